@@ -1,0 +1,17 @@
+# Every dependency is a Debian package (see README.md for the list).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+pkg_check_modules(OPENSSL REQUIRED IMPORTED_TARGET libcrypto>=3.0)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing)
+pkg_check_modules(ARCHIVE REQUIRED IMPORTED_TARGET libarchive)
+pkg_check_modules(CMOCKA IMPORTED_TARGET cmocka)
+
+# coffer_module(NAME DEPS...) builds core/NAME/*.c into static library
+# coffer_NAME. Sources are globbed so a new file in a module needs no edit here.
+function(coffer_module name)
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${name}/*.c)
+  add_library(coffer_${name} STATIC ${srcs})
+  target_include_directories(coffer_${name} PUBLIC ${PROJECT_SOURCE_DIR}/core)
+  target_link_libraries(coffer_${name} PUBLIC ${ARGN})
+endfunction()

@@ -1,0 +1,46 @@
+/*
+ * Reading and applying POSIX metadata of one directory entry, always
+ * relative to an open directory fd so that paths of any depth work (no
+ * path is ever longer than one name).
+ */
+#ifndef COFFER_FS_FSMETA_H
+#define COFFER_FS_FSMETA_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "repo/tree.h"
+
+/*
+ * Fills n from the entry `name` in dirfd (not following symlinks): type,
+ * mode, owner ids and names, times, size, inode, dev, nlink, rdev, symlink
+ * target, xattrs (user.*, security.*, trusted.* where readable, and
+ * system.posix_acl_access / system.posix_acl_default as raw values).
+ * n->name is set from name. Content extents and subtree are left empty.
+ * st receives the raw stat. Returns 0 or a negative errno (-ENOENT if the
+ * entry vanished).
+ */
+int fsmeta_read(int dirfd, const char *name, struct node *n, struct stat *st);
+
+/*
+ * As fsmeta_read on an already open fd (file or directory), name given
+ * separately (used for the top of a backup path).
+ */
+int fsmeta_read_fd(int fd, const uint8_t *name, size_t name_len, struct node *n,
+		   struct stat *st);
+
+/*
+ * Applies metadata to the entry `name` in dirfd after its content exists:
+ * owner (by name when the name resolves on this host, otherwise by id; only
+ * when running as root), xattrs and ACLs, mode (incl. setuid/setgid/sticky,
+ * after chown, which clears them), then atime and mtime with nanoseconds.
+ * Symlinks get owner, xattrs (when supported) and times only. Returns 0 or
+ * the first negative errno, after attempting every step.
+ */
+int fsmeta_apply(int dirfd, const char *name, const struct node *n);
+
+/* User and group names for ids, cached. Empty string when unknown. */
+const char *fsmeta_user_name(unsigned uid);
+const char *fsmeta_group_name(unsigned gid);
+
+#endif

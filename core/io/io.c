@@ -1,0 +1,112 @@
+/* Whole-buffer I/O; see io.h. */
+#include "io/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+int io_write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *c = p;
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int io_pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+	const uint8_t *c = p;
+	while (n) {
+		ssize_t w = pwrite(fd, c, n, off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+int io_pread_all(int fd, void *p, size_t n, off_t off)
+{
+	uint8_t *c = p;
+	while (n) {
+		ssize_t r = pread(fd, c, n, off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO;
+		c += r;
+		n -= (size_t)r;
+		off += r;
+	}
+	return 0;
+}
+
+int io_read_up_to(int fd, void *p, size_t n, size_t *got)
+{
+	uint8_t *c = p;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = read(fd, c + done, n - done);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	*got = done;
+	return 0;
+}
+
+int io_read_fd(int fd, struct buf *out, size_t max)
+{
+	for (;;) {
+		int e = buf_reserve(out, 65536);
+		if (e != 0)
+			return e;
+		size_t got;
+		e = io_read_up_to(fd, out->data + out->len, out->cap - out->len, &got);
+		if (e != 0)
+			return e;
+		out->len += got;
+		if (out->len > max)
+			return -EFBIG;
+		if (got == 0)
+			return 0;
+	}
+}
+
+int io_fsync_dir(int dirfd)
+{
+	if (fsync(dirfd) != 0 && errno != EINVAL)
+		return -errno;
+	return 0;
+}
+
+int io_read_file_at(int dirfd, const char *path, struct buf *out, size_t max)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int e = io_read_fd(fd, out, max);
+	close(fd);
+	return e;
+}

@@ -1,0 +1,30 @@
+/*
+ * File I/O helpers that never return short: every call loops over partial
+ * reads and writes and EINTR. They return 0 or a negative errno.
+ *
+ * The io_uring engine with its plain-syscall fallback (issue 3) will sit
+ * behind these same calls.
+ */
+#ifndef COFFER_IO_IO_H
+#define COFFER_IO_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/buf.h"
+
+int io_write_all(int fd, const void *p, size_t n);
+int io_pwrite_all(int fd, const void *p, size_t n, off_t off);
+/* Reads exactly n bytes at off; -EIO if the file ends first. */
+int io_pread_all(int fd, void *p, size_t n, off_t off);
+/* Reads up to n bytes, stopping only at end of file; *got = bytes read. */
+int io_read_up_to(int fd, void *p, size_t n, size_t *got);
+/* Appends the whole remaining file to out; -EFBIG past max bytes. */
+int io_read_fd(int fd, struct buf *out, size_t max);
+/* fsync of a directory, making renames and unlinks in it durable. */
+int io_fsync_dir(int dirfd);
+/* Opens path relative to dirfd and reads it all (-EFBIG past max). */
+int io_read_file_at(int dirfd, const char *path, struct buf *out, size_t max);
+
+#endif
