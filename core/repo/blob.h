@@ -45,8 +45,8 @@ int blob_id(const struct suite *s, const uint8_t id_key[CRYPTO_KEY_LEN],
 /*
  * Compresses (level zstd_level; 0 disables) when that shrinks the data,
  * then seals under data_key. Appends the sealed bytes to out and fills
- * e->type, comp, stored_len, raw_len (e->id must be set by the caller,
- * e->offset is left alone).
+ * e->comp, stored_len, raw_len (e->id and e->type must be set by the
+ * caller, e->offset is left alone).
  */
 int blob_seal(const struct suite *s, const uint8_t data_key[CRYPTO_KEY_LEN],
 	      struct blob_entry *e, const void *data, size_t len,

@@ -82,6 +82,7 @@ struct node {
 struct tree {
 	struct node *nodes;
 	size_t n;
+	size_t cap;            /* slots allocated in nodes (tree_add grows it) */
 };
 
 void node_fini(struct node *n);

@@ -25,6 +25,9 @@ enum log_level log_get_level(void)
 }
 
 static void log_vemit(enum log_level lvl, const char *tag, int errnum,
+		      const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void log_vemit(enum log_level lvl, const char *tag, int errnum,
 		      const char *fmt, va_list ap)
 {
 	if (lvl > log_max)

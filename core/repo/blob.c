@@ -1,0 +1,177 @@
+/*
+ * Blob sealing and opening; see blob.h and docs/format/crypto.md.
+ *
+ * The associated data binds everything a pack header or index entry says
+ * about a blob (ID, type, compression, plaintext length) to its ciphertext,
+ * so a tampered entry cannot make a reader mis-decode a genuine blob. The ID
+ * is checked again after decryption: it proves that the plaintext is the one
+ * that was asked for, which the data key alone cannot (anyone holding it
+ * could seal other content under a given ID).
+ */
+#include "repo/blob.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "util/mem.h"
+
+#define BLOB_AAD_MAGIC "coffer blob v1"
+#define BLOB_AAD_MAGIC_LEN 14
+#define BLOB_AAD_LEN (BLOB_AAD_MAGIC_LEN + BLOB_ID_LEN + 1 + 1 + 4)
+
+static void blob_aad(const uint8_t id[BLOB_ID_LEN], uint8_t type, uint8_t comp,
+		     uint32_t raw_len, uint8_t aad[BLOB_AAD_LEN])
+{
+	memcpy(aad, BLOB_AAD_MAGIC, BLOB_AAD_MAGIC_LEN);
+	memcpy(aad + BLOB_AAD_MAGIC_LEN, id, BLOB_ID_LEN);
+	aad[BLOB_AAD_MAGIC_LEN + BLOB_ID_LEN] = type;
+	aad[BLOB_AAD_MAGIC_LEN + BLOB_ID_LEN + 1] = comp;
+	le32_put(aad + BLOB_AAD_MAGIC_LEN + BLOB_ID_LEN + 2, raw_len);
+}
+
+int blob_id(const struct suite *s, const uint8_t id_key[CRYPTO_KEY_LEN],
+	    const void *data, size_t len, uint8_t id[BLOB_ID_LEN])
+{
+	return suite_mac(s, id_key, data, len, id);
+}
+
+/*
+ * Compresses data into a new buffer (*out, *out_len) when that makes it
+ * strictly smaller; otherwise sets *out = NULL. The caller wipes and frees
+ * *out.
+ */
+static int blob_compress(const void *data, size_t len, int level,
+			 uint8_t **out, size_t *out_len)
+{
+	size_t cap = ZSTD_compressBound(len);
+	uint8_t *z = malloc(cap);
+	if (z == NULL)
+		return -ENOMEM;
+	size_t n = ZSTD_compress(z, cap, data, len, level);
+	if (ZSTD_isError(n)) {
+		mem_wipe(z, cap);
+		free(z);
+		/* With a compressBound-sized output only allocation can fail. */
+		return -ENOMEM;
+	}
+	if (n >= len) {
+		mem_wipe(z, n);
+		free(z);
+		z = NULL;
+	}
+	*out = z;
+	*out_len = n;
+	return 0;
+}
+
+int blob_seal(const struct suite *s, const uint8_t data_key[CRYPTO_KEY_LEN],
+	      struct blob_entry *e, const void *data, size_t len,
+	      int zstd_level, struct buf *out)
+{
+	uint8_t aad[BLOB_AAD_LEN];
+	uint8_t *z = NULL;
+	size_t z_len = 0;
+	int r = 0;
+
+	if (len > BLOB_MAX_SIZE)
+		return -EINVAL;
+	if (zstd_level > 0 && len > 0 &&
+	    (r = blob_compress(data, len, zstd_level, &z, &z_len)) != 0)
+		return r;
+	uint8_t comp = z != NULL ? BLOB_COMP_ZSTD : BLOB_COMP_NONE;
+	const void *pt = z != NULL ? z : data;
+	size_t pt_len = z != NULL ? z_len : len;
+
+	if ((r = buf_reserve(out, pt_len + AEAD_OVERHEAD)) != 0)
+		goto out;
+	blob_aad(e->id, e->type, comp, (uint32_t)len, aad);
+	r = suite_seal(s, data_key, aad, sizeof aad, pt, pt_len,
+		       out->data + out->len);
+	if (r != 0)
+		goto out;
+	out->len += pt_len + AEAD_OVERHEAD;
+	e->comp = comp;
+	e->stored_len = (uint32_t)(pt_len + AEAD_OVERHEAD);
+	e->raw_len = (uint32_t)len;
+out:
+	if (z != NULL)
+		mem_wipe(z, z_len);
+	free(z);
+	return r;
+}
+
+/*
+ * Decrypts and decompresses into out, then checks the ID. Everything the
+ * entry claims is verified: stored_len against the bytes given, the length
+ * arithmetic of each compression mode, and (through the AAD) id, type,
+ * comp and raw_len. On failure out is left empty and wiped, since it may
+ * hold plaintext that did not verify.
+ */
+int blob_open(const struct suite *s, const uint8_t data_key[CRYPTO_KEY_LEN],
+	      const uint8_t id_key[CRYPTO_KEY_LEN], const struct blob_entry *e,
+	      const uint8_t *sealed, size_t sealed_len, struct buf *out)
+{
+	uint8_t aad[BLOB_AAD_LEN], id[BLOB_ID_LEN];
+	uint8_t *z = NULL;
+	size_t ct_len;
+	int r = -EBADMSG;
+
+	buf_reset(out);
+	if (e->stored_len != sealed_len || sealed_len < AEAD_OVERHEAD ||
+	    e->raw_len > BLOB_MAX_SIZE)
+		return -EBADMSG;
+	ct_len = sealed_len - AEAD_OVERHEAD;
+	switch (e->comp) {
+	case BLOB_COMP_NONE:
+		if (ct_len != e->raw_len)
+			return -EBADMSG;
+		break;
+	case BLOB_COMP_ZSTD:
+		/* Writers store zstd only when it is strictly smaller. */
+		if (ct_len >= e->raw_len)
+			return -EBADMSG;
+		break;
+	default:
+		return -EBADMSG;
+	}
+	if ((r = buf_reserve(out, e->raw_len)) != 0)
+		return r;
+	blob_aad(e->id, e->type, e->comp, e->raw_len, aad);
+
+	if (e->comp == BLOB_COMP_NONE) {
+		r = suite_open(s, data_key, aad, sizeof aad, sealed, sealed_len,
+			       out->data);
+		if (r != 0)
+			goto out;
+	} else {
+		if ((z = malloc(ct_len)) == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = suite_open(s, data_key, aad, sizeof aad, sealed, sealed_len, z);
+		if (r != 0)
+			goto out;
+		size_t n = ZSTD_decompress(out->data, e->raw_len, z, ct_len);
+		if (ZSTD_isError(n) || n != e->raw_len) {
+			r = -EBADMSG;
+			goto out;
+		}
+	}
+	if ((r = blob_id(s, id_key, out->data, e->raw_len, id)) != 0)
+		goto out;
+	if (crypto_memcmp(id, e->id, BLOB_ID_LEN) != 0) {
+		r = -EBADMSG;
+		goto out;
+	}
+	out->len = e->raw_len;
+out:
+	if (z != NULL)
+		mem_wipe(z, ct_len);
+	free(z);
+	if (r != 0)
+		mem_wipe(out->data, e->raw_len);
+	return r;
+}

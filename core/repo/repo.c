@@ -1,0 +1,402 @@
+/*
+ * Repository creation and opening: the config object, key files and key
+ * derivation. Layouts: docs/format/repository.md.
+ */
+#include "repo/repo_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/hex.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define CONFIG_MAGIC "COFFERRP"
+#define CONFIG_BODY_LEN 60 /* bytes covered by the MAC */
+#define CONFIG_LEN (CONFIG_BODY_LEN + CRYPTO_HASH_LEN)
+
+#define KEYFILE_MAGIC "COFFERKY"
+#define KEYFILE_VERSION 1
+#define KEYFILE_KDF_SCRYPT 1
+#define KEYFILE_HEAD_LEN 72
+#define KEYFILE_SEALED_LEN (CRYPTO_KEY_LEN + AEAD_OVERHEAD)
+#define KEYFILE_LEN (KEYFILE_HEAD_LEN + KEYFILE_SEALED_LEN)
+
+/* scrypt bounds a key file may ask for: enough for strong settings, low
+ * enough that a hostile key file cannot exhaust memory (128*r*N bytes). */
+#define SCRYPT_MAX_MEM (1ull << 30)
+
+int repo_hex_name(const uint8_t id[32], char name[65])
+{
+	hex_encode(id, 32, name);
+	return 0;
+}
+
+void repo_init_opts_default(struct repo_init_opts *o)
+{
+	o->suite = SUITE_INTERNATIONAL;
+	o->chunk_min = 512u << 10;
+	o->chunk_avg = 1u << 20;
+	o->chunk_max = 8u << 20;
+	o->scrypt_n = 1u << 15;
+	o->scrypt_r = 8;
+	o->scrypt_p = 1;
+}
+
+static int repo_derive_keys(struct repo_keys *k)
+{
+	static const struct {
+		const char *info;
+		size_t off;
+	} subkeys[] = {
+		{ "coffer/v1 data", offsetof(struct repo_keys, data) },
+		{ "coffer/v1 meta", offsetof(struct repo_keys, meta) },
+		{ "coffer/v1 id", offsetof(struct repo_keys, id) },
+		{ "coffer/v1 gear", offsetof(struct repo_keys, gear) },
+		{ "coffer/v1 config", offsetof(struct repo_keys, config) },
+	};
+	for (size_t i = 0; i < sizeof subkeys / sizeof subkeys[0]; i++) {
+		int e = crypto_hkdf(k->master, sizeof k->master, subkeys[i].info,
+				    (uint8_t *)k + subkeys[i].off, CRYPTO_KEY_LEN);
+		if (e != 0)
+			return e;
+	}
+	return 0;
+}
+
+static void config_encode_body(const struct repo_config *c, uint8_t out[CONFIG_BODY_LEN])
+{
+	memcpy(out, CONFIG_MAGIC, 8);
+	le32_put(out + 8, c->version);
+	le32_put(out + 12, c->suite);
+	memcpy(out + 16, c->repo_id, 32);
+	le32_put(out + 48, c->chunk_min);
+	le32_put(out + 52, c->chunk_avg);
+	le32_put(out + 56, c->chunk_max);
+}
+
+/*
+ * Parses the config before any key is known: the version and suite checks
+ * come first so that a newer repository is refused without asking for
+ * anything. The MAC is checked later, once the keys are unlocked.
+ */
+static int config_decode(const uint8_t *p, size_t len, struct repo_config *c)
+{
+	if (len < 16 || memcmp(p, CONFIG_MAGIC, 8) != 0) {
+		log_errorx("not a Coffer repository (bad config magic)");
+		return -EBADMSG;
+	}
+	c->version = le32_get(p + 8);
+	if (c->version != REPO_FORMAT_VERSION) {
+		log_errorx("repository format version %u is not supported by this "
+			   "program (it reads version %u); upgrade Coffer",
+			   c->version, REPO_FORMAT_VERSION);
+		return -ENOTSUP;
+	}
+	if (len != CONFIG_LEN) {
+		log_errorx("repository config has a bad length (%zu bytes)", len);
+		return -EBADMSG;
+	}
+	c->suite = le32_get(p + 12);
+	memcpy(c->repo_id, p + 16, 32);
+	c->chunk_min = le32_get(p + 48);
+	c->chunk_avg = le32_get(p + 52);
+	c->chunk_max = le32_get(p + 56);
+	return 0;
+}
+
+static int keyfile_kek(const uint8_t *head, const char *pass, size_t pass_len,
+		       uint8_t kek[CRYPTO_KEY_LEN])
+{
+	uint64_t n = le64_get(head + 20);
+	uint32_t r = le32_get(head + 28), p = le32_get(head + 32);
+	if (n < 2 || (n & (n - 1)) != 0 || r == 0 || r > 64 || p == 0 || p > 64 ||
+	    128ull * r > SCRYPT_MAX_MEM / n)
+		return -EBADMSG;
+	return crypto_scrypt(pass, pass_len, head + 36, 32, n, r, p, kek, CRYPTO_KEY_LEN);
+}
+
+/* Builds a key file sealing master under the passphrase. */
+static int keyfile_build(const struct suite *s, const struct repo_init_opts *o,
+			 const char *pass, size_t pass_len,
+			 const uint8_t master[CRYPTO_KEY_LEN], uint8_t out[KEYFILE_LEN])
+{
+	uint8_t *kek = secmem_alloc(CRYPTO_KEY_LEN);
+	if (kek == NULL)
+		return -ENOMEM;
+	memcpy(out, KEYFILE_MAGIC, 8);
+	le32_put(out + 8, KEYFILE_VERSION);
+	le32_put(out + 12, suite_id(s));
+	le32_put(out + 16, KEYFILE_KDF_SCRYPT);
+	le64_put(out + 20, o->scrypt_n);
+	le32_put(out + 28, o->scrypt_r);
+	le32_put(out + 32, o->scrypt_p);
+	int e = crypto_random(out + 36, 32);
+	le32_put(out + 68, KEYFILE_SEALED_LEN);
+	if (e == 0)
+		e = keyfile_kek(out, pass, pass_len, kek);
+	if (e == 0)
+		e = suite_seal(s, kek, out, KEYFILE_HEAD_LEN, master, CRYPTO_KEY_LEN,
+			       out + KEYFILE_HEAD_LEN);
+	secmem_free(kek, CRYPTO_KEY_LEN);
+	return e;
+}
+
+/* Opens one key file; -EACCES if the passphrase does not open it. */
+static int keyfile_open(const struct suite *s, const uint8_t *p, size_t len,
+			const char *pass, size_t pass_len, uint8_t master[CRYPTO_KEY_LEN])
+{
+	if (len != KEYFILE_LEN || memcmp(p, KEYFILE_MAGIC, 8) != 0)
+		return -EBADMSG;
+	if (le32_get(p + 8) != KEYFILE_VERSION || le32_get(p + 16) != KEYFILE_KDF_SCRYPT)
+		return -ENOTSUP;
+	if (le32_get(p + 12) != suite_id(s) || le32_get(p + 68) != KEYFILE_SEALED_LEN)
+		return -EBADMSG;
+	uint8_t *kek = secmem_alloc(CRYPTO_KEY_LEN);
+	if (kek == NULL)
+		return -ENOMEM;
+	int e = keyfile_kek(p, pass, pass_len, kek);
+	if (e == 0) {
+		e = suite_open(s, kek, p, KEYFILE_HEAD_LEN, p + KEYFILE_HEAD_LEN,
+			       KEYFILE_SEALED_LEN, master);
+		if (e == -EBADMSG)
+			e = -EACCES;
+	}
+	secmem_free(kek, CRYPTO_KEY_LEN);
+	return e;
+}
+
+static int chunk_sizes_valid(uint32_t min, uint32_t avg, uint32_t max)
+{
+	struct chunker_params *p = malloc(sizeof *p);
+	static const uint8_t zero[32];
+	if (p == NULL)
+		return -ENOMEM;
+	int e = chunker_params_init(p, zero, min, avg, max);
+	free(p);
+	return e;
+}
+
+int repo_init(const char *dir, const char *pass, size_t pass_len,
+	      const struct repo_init_opts *o)
+{
+	const struct suite *s = suite_by_id(o->suite);
+	if (s == NULL) {
+		log_errorx("cryptographic suite %u is not available", o->suite);
+		return -ENOTSUP;
+	}
+	if (chunk_sizes_valid(o->chunk_min, o->chunk_avg, o->chunk_max) != 0) {
+		log_errorx("invalid chunk sizes %u/%u/%u", o->chunk_min, o->chunk_avg,
+			   o->chunk_max);
+		return -EINVAL;
+	}
+	struct repo_keys *k = secmem_alloc(sizeof *k);
+	if (k == NULL)
+		return -ENOMEM;
+	struct store *st = NULL;
+	struct repo_config c = { .version = REPO_FORMAT_VERSION, .suite = o->suite,
+				 .chunk_min = o->chunk_min, .chunk_avg = o->chunk_avg,
+				 .chunk_max = o->chunk_max };
+	uint8_t cfg[CONFIG_LEN], kf[KEYFILE_LEN], kid[32];
+	char name[65];
+	int e = crypto_random(k->master, sizeof k->master);
+	if (e == 0)
+		e = crypto_random(c.repo_id, sizeof c.repo_id);
+	if (e == 0)
+		e = repo_derive_keys(k);
+	if (e == 0)
+		e = keyfile_build(s, o, pass, pass_len, k->master, kf);
+	if (e != 0)
+		goto out;
+	config_encode_body(&c, cfg);
+	if ((e = suite_mac(s, k->config, cfg, CONFIG_BODY_LEN, cfg + CONFIG_BODY_LEN)) != 0)
+		goto out;
+	if ((e = store_local_open(dir, 1, &st)) != 0) {
+		log_errorx("cannot create repository at %s: %s", dir,
+			   e == -EEXIST ? "directory exists and is not empty" : coffer_strerror(e));
+		goto out;
+	}
+	/* Key first, config last: a directory with a config is a usable repository. */
+	if ((e = crypto_sha256(kf, sizeof kf, kid)) != 0)
+		goto out;
+	repo_hex_name(kid, name);
+	if ((e = store_put(st, STORE_KEY, name, kf, sizeof kf)) != 0)
+		goto out;
+	e = store_put(st, STORE_CONFIG, "config", cfg, sizeof cfg);
+out:
+	store_close(st);
+	secmem_free(k, sizeof *k);
+	return e;
+}
+
+struct keyfile_try {
+	struct repo *r;
+	const char *pass;
+	size_t pass_len;
+	int result; /* 0 once a key file opened */
+	int n;      /* key files seen */
+};
+
+static int repo_try_keyfile(const char *name, uint64_t size, void *arg)
+{
+	struct keyfile_try *t = arg;
+	struct buf b = { 0 };
+	t->n++;
+	int e = store_get(t->r->store, STORE_KEY, name, &b);
+	if (e == 0)
+		e = keyfile_open(t->r->suite, b.data, b.len, t->pass, t->pass_len,
+				 t->r->keys->master);
+	buf_fini(&b);
+	if (e == 0) {
+		t->result = 0;
+		return 1; /* stop listing */
+	}
+	if (e != -EACCES)
+		log_warnx("key file %s is unreadable: %s", name, coffer_strerror(e));
+	return 0;
+}
+
+int repo_open(const char *dir, const char *pass, size_t pass_len, struct repo **out)
+{
+	struct repo *r = calloc(1, sizeof *r);
+	struct buf b = { 0 };
+	if (r == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&r->mu, NULL);
+	r->pack_size = 16u << 20;
+	r->zstd_level = 3;
+	int e = store_local_open(dir, 0, &r->store);
+	if (e != 0) {
+		if (e == -ENOENT)
+			log_errorx("no repository at %s", dir);
+		else
+			log_errorx("cannot open repository at %s: %s", dir, coffer_strerror(e));
+		goto fail;
+	}
+	if ((e = store_get(r->store, STORE_CONFIG, "config", &b)) != 0) {
+		log_errorx("cannot read repository config: %s", coffer_strerror(e));
+		goto fail;
+	}
+	if ((e = config_decode(b.data, b.len, &r->cfg)) != 0)
+		goto fail;
+	if ((r->suite = suite_by_id(r->cfg.suite)) == NULL) {
+		log_errorx("repository uses cryptographic suite %u, which this program "
+			   "does not support", r->cfg.suite);
+		e = -ENOTSUP;
+		goto fail;
+	}
+	if ((r->keys = secmem_alloc(sizeof *r->keys)) == NULL) {
+		e = -ENOMEM;
+		goto fail;
+	}
+	struct keyfile_try t = { r, pass, pass_len, -EACCES, 0 };
+	if ((e = store_list(r->store, STORE_KEY, repo_try_keyfile, &t)) < 0)
+		goto fail;
+	if ((e = t.result) != 0) {
+		log_errorx(t.n ? "wrong passphrase: it opens none of the repository's %d key file(s)"
+			       : "repository has no key files (%d)", t.n);
+		goto fail;
+	}
+	if ((e = repo_derive_keys(r->keys)) != 0)
+		goto fail;
+	uint8_t mac[CRYPTO_HASH_LEN];
+	if ((e = suite_mac(r->suite, r->keys->config, b.data, CONFIG_BODY_LEN, mac)) != 0)
+		goto fail;
+	if (crypto_memcmp(mac, b.data + CONFIG_BODY_LEN, sizeof mac) != 0) {
+		log_errorx("repository config fails authentication: it was altered");
+		e = -EBADMSG;
+		goto fail;
+	}
+	if ((e = chunker_params_init(&r->chunker, r->keys->gear, r->cfg.chunk_min,
+				     r->cfg.chunk_avg, r->cfg.chunk_max)) != 0) {
+		log_errorx("repository config has invalid chunk sizes");
+		goto fail;
+	}
+	r->index = index_new();
+	bool allocated = r->index != NULL;
+	for (int i = 0; i < 2; i++) {
+		r->packers[i].w = pack_writer_new();
+		r->packers[i].pending = idset_new();
+		allocated = allocated && r->packers[i].w && r->packers[i].pending;
+	}
+	if (!allocated) {
+		e = -ENOMEM;
+		goto fail;
+	}
+	buf_fini(&b);
+	*out = r;
+	return 0;
+fail:
+	buf_fini(&b);
+	repo_close(r);
+	return e;
+}
+
+void repo_close(struct repo *r)
+{
+	if (r == NULL)
+		return;
+	repo_unlock(r);
+	repo_packs_fini(r);
+	index_free(r->index);
+	free(r->index_files);
+	buf_fini(&r->sealbuf);
+	secmem_free(r->keys, sizeof *r->keys);
+	store_close(r->store);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+struct store *repo_store(const struct repo *r) { return r->store; }
+const struct suite *repo_suite(const struct repo *r) { return r->suite; }
+const struct chunker_params *repo_chunker(const struct repo *r) { return &r->chunker; }
+const uint8_t *repo_id(const struct repo *r) { return r->cfg.repo_id; }
+const uint8_t *repo_data_key(const struct repo *r) { return r->keys->data; }
+const uint8_t *repo_meta_key(const struct repo *r) { return r->keys->meta; }
+const uint8_t *repo_id_key(const struct repo *r) { return r->keys->id; }
+void repo_set_pack_size(struct repo *r, size_t bytes) { r->pack_size = bytes; }
+void repo_set_zstd_level(struct repo *r, int level) { r->zstd_level = level; }
+
+static const char *repo_meta_label(enum store_kind k)
+{
+	switch (k) {
+	case STORE_INDEX: return "coffer index v1";
+	case STORE_SNAPSHOT: return "coffer snapshot v1";
+	case STORE_LOCK: return "coffer lock v1";
+	default: return NULL;
+	}
+}
+
+int repo_meta_seal(const struct repo *r, enum store_kind k, const void *pt,
+		   size_t len, struct buf *out)
+{
+	const char *label = repo_meta_label(k);
+	if (label == NULL)
+		return -EINVAL;
+	int e = buf_reserve(out, len + AEAD_OVERHEAD);
+	if (e == 0)
+		e = suite_seal(r->suite, r->keys->meta, label, strlen(label), pt, len,
+			       out->data + out->len);
+	if (e == 0)
+		out->len += len + AEAD_OVERHEAD;
+	return e;
+}
+
+int repo_meta_open(const struct repo *r, enum store_kind k, const uint8_t *in,
+		   size_t len, struct buf *out)
+{
+	const char *label = repo_meta_label(k);
+	if (label == NULL)
+		return -EINVAL;
+	if (len < AEAD_OVERHEAD)
+		return -EBADMSG;
+	buf_reset(out);
+	int e = buf_reserve(out, len - AEAD_OVERHEAD);
+	if (e == 0)
+		e = suite_open(r->suite, r->keys->meta, label, strlen(label), in, len,
+			       out->data);
+	if (e == 0)
+		out->len = len - AEAD_OVERHEAD;
+	return e;
+}

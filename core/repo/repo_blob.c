@@ -1,0 +1,363 @@
+/*
+ * Blobs, packs and the index: saving with deduplication, writing packs and
+ * then the index files that list them (in that order, so an index never
+ * names a pack that is not durable), and loading verified blobs.
+ */
+#include "repo/repo_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/hex.h"
+#include "util/log.h"
+
+/* Write an index file after this many packs, so a crash loses little. */
+#define REPO_PACKS_PER_INDEX 64
+
+static void index_packs_free(struct index_pack *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(p[i].blobs);
+	free(p);
+}
+
+void repo_packs_fini(struct repo *r)
+{
+	for (int i = 0; i < 2; i++) {
+		pack_writer_free(r->packers[i].w);
+		idset_free(r->packers[i].pending);
+		r->packers[i].w = NULL;
+		r->packers[i].pending = NULL;
+	}
+	index_packs_free(r->unindexed, r->n_unindexed);
+	r->unindexed = NULL;
+	r->n_unindexed = 0;
+}
+
+int repo_index_file_save(struct repo *r, const struct index_file *f, uint8_t id[32])
+{
+	struct buf pt = { 0 }, sealed = { 0 };
+	char name[65];
+	int e = index_file_encode(f, &pt);
+	if (e == 0)
+		e = repo_meta_seal(r, STORE_INDEX, pt.data, pt.len, &sealed);
+	if (e == 0)
+		e = crypto_sha256(sealed.data, sealed.len, id);
+	if (e == 0) {
+		repo_hex_name(id, name);
+		e = store_put(r->store, STORE_INDEX, name, sealed.data, sealed.len);
+		if (e == -EEXIST) /* content-named: identical content already there */
+			e = 0;
+	}
+	buf_fini(&pt);
+	buf_fini(&sealed);
+	return e;
+}
+
+/* Writes one index file for the packs not yet indexed. Caller holds mu. */
+static int repo_write_unindexed(struct repo *r)
+{
+	if (r->n_unindexed == 0)
+		return 0;
+	struct index_file f = { .n_packs = r->n_unindexed, .packs = r->unindexed };
+	uint8_t id[32];
+	int e = repo_index_file_save(r, &f, id);
+	if (e != 0) {
+		log_errorx("cannot write index: %s", coffer_strerror(e));
+		return e;
+	}
+	index_packs_free(r->unindexed, r->n_unindexed);
+	r->unindexed = NULL;
+	r->n_unindexed = 0;
+	return 0;
+}
+
+/* Finishes the open pack of packer p, stores it and indexes it. Holds mu. */
+static int repo_write_pack(struct repo *r, struct repo_packer *p)
+{
+	if (pack_writer_count(p->w) == 0)
+		return 0;
+	uint8_t *file = NULL, pack_id[32];
+	size_t file_len, n;
+	struct blob_entry *entries = NULL;
+	char name[65];
+	int e = pack_writer_finish(p->w, r->suite, r->keys->meta, 0, &file, &file_len,
+				   pack_id, &entries, &n);
+	if (e != 0)
+		goto out;
+	repo_hex_name(pack_id, name);
+	e = store_put(r->store, STORE_PACK, name, file, file_len);
+	if (e == -EEXIST)
+		e = 0;
+	if (e != 0) {
+		log_errorx("cannot write pack %s: %s", name, coffer_strerror(e));
+		goto out;
+	}
+	if ((e = index_add_pack(r->index, pack_id, 0, entries, n)) != 0)
+		goto out;
+	struct index_pack *np = realloc(r->unindexed, (r->n_unindexed + 1) * sizeof *np);
+	if (np == NULL) {
+		e = -ENOMEM;
+		goto out;
+	}
+	r->unindexed = np;
+	memcpy(np[r->n_unindexed].pack_id, pack_id, 32);
+	np[r->n_unindexed].key_gen = 0;
+	np[r->n_unindexed].n = n;
+	np[r->n_unindexed].blobs = entries;
+	entries = NULL;
+	r->n_unindexed++;
+	r->wstats.packs_written++;
+	r->wstats.stored_added += file_len;
+	idset_clear(p->pending);
+	if (r->n_unindexed >= REPO_PACKS_PER_INDEX)
+		e = repo_write_unindexed(r);
+out:
+	if (e != 0 && r->write_error == 0)
+		r->write_error = e;
+	free(entries);
+	free(file);
+	return e;
+}
+
+int repo_blob_id(const struct repo *r, const void *data, size_t len, uint8_t id[BLOB_ID_LEN])
+{
+	return blob_id(r->suite, r->keys->id, data, len, id);
+}
+
+/* Known in the index or pending in an open pack. Caller holds mu. */
+static bool repo_blob_known_locked(struct repo *r, const uint8_t id[BLOB_ID_LEN])
+{
+	struct blob_loc loc;
+	return index_lookup(r->index, id, &loc) ||
+	       idset_has(r->packers[0].pending, id) ||
+	       idset_has(r->packers[1].pending, id);
+}
+
+bool repo_blob_known(struct repo *r, const uint8_t id[BLOB_ID_LEN])
+{
+	pthread_mutex_lock(&r->mu);
+	bool known = repo_blob_known_locked(r, id);
+	pthread_mutex_unlock(&r->mu);
+	return known;
+}
+
+int repo_blob_save(struct repo *r, enum blob_type t, const void *data, size_t len,
+		   uint8_t id[BLOB_ID_LEN], bool *added)
+{
+	uint8_t bid[BLOB_ID_LEN];
+	int e = repo_blob_id(r, data, len, bid);
+	if (e != 0)
+		return e;
+	pthread_mutex_lock(&r->mu);
+	bool is_new = !repo_blob_known_locked(r, bid);
+	if (r->write_error != 0)
+		e = r->write_error;
+	else if (is_new) {
+		struct repo_packer *p = &r->packers[t == BLOB_TREE ? 1 : 0];
+		struct blob_entry be = { .type = (uint8_t)t };
+		memcpy(be.id, bid, sizeof bid);
+		buf_reset(&r->sealbuf);
+		e = blob_seal(r->suite, r->keys->data, &be, data, len, r->zstd_level,
+			      &r->sealbuf);
+		if (e == 0)
+			e = pack_writer_add(p->w, &be, r->sealbuf.data, r->sealbuf.len);
+		if (e == 0)
+			e = idset_add(p->pending, bid, 0, NULL);
+		if (e == 0) {
+			r->wstats.blobs_added++;
+			r->wstats.bytes_added += len;
+			if (pack_writer_size(p->w) >= r->pack_size)
+				e = repo_write_pack(r, p);
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (e == 0) {
+		memcpy(id, bid, sizeof bid);
+		if (added != NULL)
+			*added = is_new;
+	}
+	return e;
+}
+
+int repo_flush(struct repo *r)
+{
+	pthread_mutex_lock(&r->mu);
+	int e = r->write_error;
+	if (e == 0)
+		e = repo_write_pack(r, &r->packers[0]);
+	if (e == 0)
+		e = repo_write_pack(r, &r->packers[1]);
+	if (e == 0)
+		e = repo_write_unindexed(r);
+	pthread_mutex_unlock(&r->mu);
+	return e;
+}
+
+void repo_write_stats(const struct repo *r, struct repo_write_stats *st)
+{
+	*st = r->wstats;
+}
+
+int repo_blob_load(struct repo *r, const uint8_t id[BLOB_ID_LEN], enum blob_type t,
+		   struct buf *out)
+{
+	struct blob_loc loc;
+	char name[65];
+	pthread_mutex_lock(&r->mu);
+	bool found = index_lookup(r->index, id, &loc);
+	if (found)
+		repo_hex_name(index_pack_id(r->index, loc.pack_no), name);
+	pthread_mutex_unlock(&r->mu);
+	if (!found)
+		return -ENOENT;
+	if (loc.e.type != t)
+		return -EBADMSG;
+	uint8_t *sealed = malloc(loc.e.stored_len ? loc.e.stored_len : 1);
+	if (sealed == NULL)
+		return -ENOMEM;
+	int e = store_get_range(r->store, STORE_PACK, name, loc.e.offset, loc.e.stored_len,
+				sealed);
+	if (e == 0)
+		e = blob_open(r->suite, r->keys->data, r->keys->id, &loc.e, sealed,
+			      loc.e.stored_len, out);
+	free(sealed);
+	return e;
+}
+
+int repo_tree_save(struct repo *r, const struct tree *t, uint8_t id[BLOB_ID_LEN])
+{
+	struct buf b = { 0 };
+	int e = tree_encode(t, &b);
+	if (e == 0)
+		e = repo_blob_save(r, BLOB_TREE, b.data, b.len, id, NULL);
+	buf_fini(&b);
+	return e;
+}
+
+int repo_tree_load(struct repo *r, const uint8_t id[BLOB_ID_LEN], struct tree *t)
+{
+	struct buf b = { 0 };
+	int e = repo_blob_load(r, id, BLOB_TREE, &b);
+	if (e == 0)
+		e = tree_decode(b.data, b.len, t);
+	buf_fini(&b);
+	return e;
+}
+
+int repo_index_file_load(struct repo *r, const char *name, struct index_file *f)
+{
+	struct buf raw = { 0 }, pt = { 0 };
+	uint8_t sum[32];
+	char hex[65];
+	int e = store_get(r->store, STORE_INDEX, name, &raw);
+	if (e == 0)
+		e = crypto_sha256(raw.data, raw.len, sum);
+	if (e == 0) {
+		repo_hex_name(sum, hex);
+		if (strcmp(hex, name) != 0)
+			e = -EBADMSG; /* content does not match its name */
+	}
+	if (e == 0)
+		e = repo_meta_open(r, STORE_INDEX, raw.data, raw.len, &pt);
+	if (e == 0)
+		e = index_file_decode(pt.data, pt.len, f);
+	buf_fini(&raw);
+	buf_fini(&pt);
+	return e;
+}
+
+struct index_load {
+	struct repo *r;
+	char (*names)[65];
+	size_t n, cap;
+};
+
+static int index_collect(const char *name, uint64_t size, void *arg)
+{
+	struct index_load *il = arg;
+	if (il->n == il->cap) {
+		size_t cap = il->cap ? il->cap * 2 : 16;
+		char (*nn)[65] = realloc(il->names, cap * sizeof *nn);
+		if (nn == NULL)
+			return -ENOMEM;
+		il->names = nn;
+		il->cap = cap;
+	}
+	snprintf(il->names[il->n++], 65, "%s", name);
+	return 0;
+}
+
+/*
+ * Loads all index files. Files superseded by another (a prune that
+ * crashed before deleting them) are skipped: the superseding file lists
+ * every pack still in use.
+ */
+int repo_load_index(struct repo *r)
+{
+	struct index_load il = { .r = r };
+	struct index_file *files = NULL;
+	bool *loaded = NULL;
+	struct idset *superseded = idset_new();
+	int e = superseded ? store_list(r->store, STORE_INDEX, index_collect, &il) : -ENOMEM;
+	int bad = 0;
+	if (e != 0)
+		goto out;
+	files = calloc(il.n ? il.n : 1, sizeof *files);
+	loaded = calloc(il.n ? il.n : 1, sizeof *loaded);
+	if (files == NULL || loaded == NULL) {
+		e = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < il.n; i++) {
+		int le = repo_index_file_load(r, il.names[i], &files[i]);
+		if (le == -ENOMEM) {
+			e = le;
+			goto out;
+		}
+		if (le != 0) {
+			log_errorx("index file %s is damaged: %s", il.names[i], coffer_strerror(le));
+			bad = le;
+			continue;
+		}
+		loaded[i] = true;
+		for (size_t j = 0; j < files[i].n_supersedes; j++)
+			if ((e = idset_add(superseded, files[i].supersedes[j], 0, NULL)) != 0)
+				goto out;
+	}
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < il.n && e == 0; i++) {
+		uint8_t id[32];
+		if (!loaded[i] || hex_decode(il.names[i], id, 32) != 0 || idset_has(superseded, id))
+			continue;
+		for (size_t j = 0; j < files[i].n_packs && e == 0; j++) {
+			const struct index_pack *p = &files[i].packs[j];
+			e = index_add_pack(r->index, p->pack_id, p->key_gen, p->blobs, p->n);
+		}
+		if (e == 0) {
+			uint8_t (*nf)[32] = realloc(r->index_files, (r->n_index_files + 1) * 32);
+			if (nf == NULL)
+				e = -ENOMEM;
+			else {
+				r->index_files = nf;
+				memcpy(nf[r->n_index_files++], id, 32);
+			}
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+out:
+	if (files != NULL)
+		for (size_t i = 0; i < il.n; i++)
+			index_file_fini(&files[i]);
+	free(files);
+	free(loaded);
+	free(il.names);
+	idset_free(superseded);
+	return e ? e : bad;
+}
+
+const struct index *repo_index(const struct repo *r) { return r->index; }
+size_t repo_index_file_count(const struct repo *r) { return r->n_index_files; }
+const uint8_t *repo_index_file_id(const struct repo *r, size_t i) { return r->index_files[i]; }

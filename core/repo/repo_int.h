@@ -1,0 +1,68 @@
+/*
+ * Private state of a repository, shared by repo.c (config, keys),
+ * repo_lock.c, repo_blob.c (packs, index) and repo_snapshot.c.
+ */
+#ifndef COFFER_REPO_REPO_INT_H
+#define COFFER_REPO_REPO_INT_H
+
+#include <pthread.h>
+
+#include "repo/idset.h"
+#include "repo/pack.h"
+#include "repo/repo.h"
+
+/* Keys derived from the 32-byte master secret with HKDF. */
+struct repo_keys {
+	uint8_t master[CRYPTO_KEY_LEN];
+	uint8_t data[CRYPTO_KEY_LEN];   /* blobs */
+	uint8_t meta[CRYPTO_KEY_LEN];   /* pack headers, index, snapshots, locks */
+	uint8_t id[CRYPTO_KEY_LEN];     /* blob IDs */
+	uint8_t gear[CRYPTO_KEY_LEN];   /* chunker gear table */
+	uint8_t config[CRYPTO_KEY_LEN]; /* config MAC */
+};
+
+struct repo_config {
+	uint32_t version;
+	uint32_t suite;
+	uint8_t repo_id[32];
+	uint32_t chunk_min, chunk_avg, chunk_max;
+};
+
+/* An open pack being filled with blobs of one type. */
+struct repo_packer {
+	struct pack_writer *w;
+	struct idset *pending; /* IDs of blobs in w, not yet in the index */
+};
+
+struct repo {
+	struct store *store;
+	const struct suite *suite;
+	struct repo_config cfg;
+	struct repo_keys *keys;     /* secmem */
+	struct chunker_params chunker;
+
+	pthread_mutex_t mu;         /* guards everything below */
+	struct index *index;
+	size_t n_index_files;
+	uint8_t (*index_files)[32];
+	struct repo_packer packers[2]; /* [0] data blobs, [1] tree blobs */
+	struct index_pack *unindexed;  /* packs written, not yet in an index file */
+	size_t n_unindexed;
+	struct repo_write_stats wstats;
+	size_t pack_size;
+	int zstd_level;
+	struct buf sealbuf;
+	/*
+	 * First failure to write a pack or index: blobs of that pack are lost,
+	 * so every later save and flush of this session fails with it rather
+	 * than produce a snapshot that references them.
+	 */
+	int write_error;
+
+	char lock_name[65];         /* our lock object, "" if none */
+};
+
+int repo_hex_name(const uint8_t id[32], char name[65]);
+void repo_packs_fini(struct repo *r);
+
+#endif
