@@ -84,19 +84,14 @@ struct sha256_ctx *sha256_new(void)
 {
 	struct sha256_ctx *c = OPENSSL_zalloc(sizeof *c);
 	EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (c == NULL || md == NULL)
-		goto fail;
-	if ((c->md = EVP_MD_CTX_new()) == NULL)
-		goto fail;
-	if (EVP_DigestInit_ex(c->md, md, NULL) != 1)
-		goto fail;
+	if (c == NULL || md == NULL || (c->md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(c->md, md, NULL) != 1) {
+		(void)ossl_fail("SHA-256 init");
+		sha256_free(c);
+		c = NULL;
+	}
 	EVP_MD_free(md);
 	return c;
-fail:
-	(void)ossl_fail("SHA-256 init");
-	EVP_MD_free(md);
-	sha256_free(c);
-	return NULL;
 }
 
 int sha256_update(struct sha256_ctx *c, const void *data, size_t len)
@@ -276,37 +271,35 @@ static int gcm_crypt(bool enc, const uint8_t key[CRYPTO_KEY_LEN],
 		     size_t aad_len, const uint8_t *in, size_t len, uint8_t *out,
 		     uint8_t tag[AEAD_TAG_LEN])
 {
-	int e = -EIO, n = 0;
+	const char *what = enc ? "AES-256-GCM seal" : "AES-256-GCM open";
+	int e = 0, n = 0;
 	uint8_t fin[16];
 	EVP_CIPHER *ciph = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 
-	if (ciph == NULL || ctx == NULL)
-		goto fail;
 	/* 12 bytes is GCM's default IV length, so no SET_IVLEN is needed. */
-	if (EVP_CipherInit_ex2(ctx, ciph, key, nonce, enc ? 1 : 0, NULL) != 1)
-		goto fail;
-	if (cipher_update(ctx, NULL, aad, aad_len) != 0 ||
-	    cipher_update(ctx, out, in, len) != 0)
-		goto fail;
-	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_LEN,
-					tag) != 1)
-		goto fail;
+	if (ciph == NULL || ctx == NULL ||
+	    EVP_CipherInit_ex2(ctx, ciph, key, nonce, enc ? 1 : 0, NULL) != 1 ||
+	    cipher_update(ctx, NULL, aad, aad_len) != 0 ||
+	    cipher_update(ctx, out, in, len) != 0 ||
+	    (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_LEN,
+					 tag) != 1)) {
+		e = ossl_fail(what);
+		goto out;
+	}
 	if (EVP_CipherFinal_ex(ctx, fin, &n) != 1) {
-		if (enc)
-			goto fail;
-		/* Decryption: the only way Final fails is a tag mismatch. */
-		ERR_clear_error();
-		e = -EBADMSG;
+		if (enc) {
+			e = ossl_fail(what);
+		} else {
+			/* Decrypting, Final fails only on a tag mismatch. */
+			ERR_clear_error();
+			e = -EBADMSG;
+		}
 		goto out;
 	}
 	if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_LEN,
 				       tag) != 1)
-		goto fail;
-	e = 0;
-	goto out;
-fail:
-	e = ossl_fail(enc ? "AES-256-GCM seal" : "AES-256-GCM open");
+		e = ossl_fail(what);
 out:
 	EVP_CIPHER_CTX_free(ctx); /* cleanses the key schedule */
 	EVP_CIPHER_free(ciph);
