@@ -1,13 +1,72 @@
-/* coffer: the operator's console. Argument parsing and printing only. */
+/*
+ * coffer: the operator's console. Argument parsing and printing only; the
+ * work is done by the core libraries (standalone mode) and, later, by the
+ * daemons.
+ */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+
+#include "console.h"
+#include "util/log.h"
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "init", cmd_init, "create a repository" },
+	{ "backup", cmd_backup, "back up paths or an archive stream" },
+	{ "snapshots", cmd_snapshots, "list snapshots" },
+	{ "ls", cmd_ls, "list the files of a snapshot" },
+	{ "restore", cmd_restore, "restore a snapshot into a directory or an archive" },
+	{ "check", cmd_check, "verify the repository's structure (and data)" },
+	{ "forget", cmd_forget, "remove snapshots by a retention policy" },
+	{ "prune", cmd_prune, "remove data no snapshot needs" },
+	{ "stats", cmd_stats, "sizes, deduplication and compression" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: coffer COMMAND [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun 'coffer COMMAND --help' for a command's options.\n"
+		   "The passphrase comes from --passphrase-file FILE, $COFFER_PASSPHRASE_FILE\n"
+		   "or a prompt on the terminal.\n"
+		   "Exit codes: 0 success, 1 failure, 2 usage error, 3 finished but some\n"
+		   "source files could not be read.\n");
+}
+
+/* Deep trees hold one directory fd per level while walking. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-		fprintf(stderr, "usage: coffer COMMAND [OPTIONS]\n");
-		return argc < 2 ? 1 : 0;
+	log_init("coffer", LOG_LVL_INFO);
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
 	}
-	fprintf(stderr, "coffer: unknown command '%s'\n", argv[1]);
-	return 1;
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("coffer %s\n", COFFER_VERSION);
+		return EXIT_OK;
+	}
+	raise_fd_limit();
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	log_errorx("unknown command '%s' (try 'coffer --help')", argv[1]);
+	return EXIT_USAGE;
 }

@@ -1,0 +1,151 @@
+/* coffer backup --repo DIR [--tag T]... (PATH... | --from-archive FILE|-) */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backup/backup.h"
+#include "console.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+struct backup_ui {
+	uint64_t start;
+	bool shown;
+};
+
+static void backup_show_progress(const struct backup_progress *p, void *arg)
+{
+	struct backup_ui *ui = arg;
+	ui->shown = true;
+	progress_line("backup", p->files, p->bytes_done, 0, p->errors, ui->start);
+}
+
+static void backup_usage(void)
+{
+	fprintf(stderr, "usage: coffer backup --repo DIR [--tag TAG]... PATH...\n"
+			"       coffer backup --repo DIR [--tag TAG]... --from-archive FILE|-\n");
+}
+
+static void print_result(const struct common_opts *c, const struct backup_result *res)
+{
+	const struct snapshot_stats *s = &res->stats;
+	char id[65], b1[32], b2[32], b3[32];
+	hex_encode(res->snapshot_id, 32, id);
+	if (c->json) {
+		printf("{\"snapshot\":\"%s\",\"parent\":", id);
+		if (res->has_parent)
+			json_hex(stdout, res->parent, 32);
+		else
+			printf("null");
+		printf(",\"files\":%llu,\"dirs\":%llu,\"others\":%llu,\"bytes\":%llu,"
+		       "\"bytes_read\":%llu,\"blobs_added\":%llu,\"bytes_added\":%llu,"
+		       "\"stored_added\":%llu,\"errors\":%llu,\"duration_s\":%.3f}\n",
+		       (unsigned long long)s->files, (unsigned long long)s->dirs,
+		       (unsigned long long)s->others, (unsigned long long)s->bytes,
+		       (unsigned long long)s->bytes_read, (unsigned long long)s->blobs_added,
+		       (unsigned long long)s->bytes_added, (unsigned long long)s->stored_added,
+		       (unsigned long long)s->errors, (double)s->duration_ns / 1e9);
+		return;
+	}
+	if (c->quiet)
+		return;
+	printf("snapshot %s saved\n", id);
+	printf("  %llu files, %llu directories, %llu other, %s in all\n",
+	       (unsigned long long)s->files, (unsigned long long)s->dirs,
+	       (unsigned long long)s->others, fmt_bytes(s->bytes, b1, sizeof b1));
+	printf("  read %s, added %s of new data (%s stored) in %.1f s\n",
+	       fmt_bytes(s->bytes_read, b2, sizeof b2), fmt_bytes(s->bytes_added, b1, sizeof b1),
+	       fmt_bytes(s->stored_added, b3, sizeof b3), (double)s->duration_ns / 1e9);
+	if (s->errors)
+		printf("  %llu items could not be read (named above)\n",
+		       (unsigned long long)s->errors);
+}
+
+int cmd_backup(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "tag", required_argument, NULL, 't' },
+		{ "from-archive", required_argument, NULL, 'A' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct common_opts c = { 0 };
+	char **tags = NULL;
+	size_t n_tags = 0;
+	const char *archive = NULL;
+	int opt, rc = EXIT_FAIL;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (common_opt(&c, opt, optarg))
+			continue;
+		switch (opt) {
+		case 't': {
+			char **nt = realloc(tags, (n_tags + 1) * sizeof *nt);
+			if (nt == NULL) {
+				free(tags);
+				return EXIT_FAIL;
+			}
+			tags = nt;
+			tags[n_tags++] = optarg;
+			break;
+		}
+		case 'A': archive = optarg; break;
+		case 'h': backup_usage(); free(tags); return EXIT_OK;
+		default: backup_usage(); free(tags); return EXIT_USAGE;
+		}
+	}
+	int n_paths = argc - optind;
+	if (common_require_repo(&c, "backup") != 0 ||
+	    (archive == NULL && n_paths == 0) || (archive != NULL && n_paths != 0)) {
+		backup_usage();
+		free(tags);
+		return EXIT_USAGE;
+	}
+	struct repo *r = console_open_repo(&c);
+	if (r == NULL) {
+		free(tags);
+		return EXIT_FAIL;
+	}
+	struct backup_ui ui = { .start = console_now_ns() };
+	struct backup_opts o = { .tags = tags, .n_tags = n_tags };
+	struct backup_result res = { 0 };
+	if (progress_enabled(&c)) {
+		o.progress = backup_show_progress;
+		o.progress_arg = &ui;
+	}
+	int e = repo_load_index(r);
+	if (e == -EBADMSG) {
+		/* Damaged index files only cost deduplication; check names them. */
+		log_warnx("some index files are damaged; run 'coffer check'");
+		e = 0;
+	}
+	if (e != 0) {
+		log_errorx("cannot load the index: %s", coffer_strerror(e));
+		goto out;
+	}
+	if (archive != NULL) {
+		int fd = strcmp(archive, "-") == 0 ? STDIN_FILENO
+						  : open(archive, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			log_errorx("cannot open %s: %s", archive, strerror(errno));
+			goto out;
+		}
+		e = backup_archive(r, fd, archive, &o, &res);
+		if (fd != STDIN_FILENO)
+			close(fd);
+	} else {
+		e = backup_paths(r, argv + optind, (size_t)n_paths, &o, &res);
+	}
+	if (ui.shown)
+		progress_clear();
+	if (e != 0)
+		goto out;
+	print_result(&c, &res);
+	rc = res.stats.errors ? EXIT_PARTIAL : EXIT_OK;
+out:
+	repo_close(r);
+	free(tags);
+	return rc;
+}

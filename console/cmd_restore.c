@@ -1,0 +1,163 @@
+/*
+ * coffer restore --repo DIR SNAP --target DIR [--include PATH]...
+ * coffer restore --repo DIR SNAP --to-archive FILE|- [--format pax|cpio|zip]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "restore/restore.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+struct restore_ui {
+	uint64_t start;
+	bool shown;
+};
+
+static void restore_show_progress(const struct restore_progress *p, void *arg)
+{
+	struct restore_ui *ui = arg;
+	ui->shown = true;
+	progress_line("restore", p->files, p->bytes_done, p->bytes_total, p->errors, ui->start);
+}
+
+static void restore_usage(void)
+{
+	fprintf(stderr,
+		"usage: coffer restore --repo DIR SNAP --target DIR [--include PATH]...\n"
+		"       coffer restore --repo DIR SNAP --to-archive FILE|- [--format pax|cpio|zip]\n"
+		"SNAP is a snapshot ID, a unique prefix of one, or 'latest'.\n");
+}
+
+int cmd_restore(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "target", required_argument, NULL, 'T' },
+		{ "include", required_argument, NULL, 'i' },
+		{ "to-archive", required_argument, NULL, 'A' },
+		{ "format", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct common_opts c = { 0 };
+	const char *target = NULL, *archive = NULL, *format = "pax";
+	char **includes = NULL;
+	size_t n_inc = 0;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (common_opt(&c, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'T': target = optarg; break;
+		case 'A': archive = optarg; break;
+		case 'f': format = optarg; break;
+		case 'i': {
+			char **ni = realloc(includes, (n_inc + 1) * sizeof *ni);
+			if (ni == NULL) {
+				free(includes);
+				return EXIT_FAIL;
+			}
+			includes = ni;
+			includes[n_inc++] = optarg;
+			break;
+		}
+		case 'h': restore_usage(); free(includes); return EXIT_OK;
+		default: restore_usage(); free(includes); return EXIT_USAGE;
+		}
+	}
+	enum archive_fmt fmt;
+	if (common_require_repo(&c, "restore") != 0 || argc - optind != 1 ||
+	    (target == NULL) == (archive == NULL)) {
+		restore_usage();
+		free(includes);
+		return EXIT_USAGE;
+	}
+	if (archive_fmt_parse(format, &fmt) != 0) {
+		log_errorx("unknown archive format '%s' (use pax, cpio or zip)", format);
+		free(includes);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < n_inc; i++)
+		if (includes[i][0] != '/') {
+			log_errorx("--include %s: give the path as stored, starting with '/'",
+				   includes[i]);
+			free(includes);
+			return EXIT_USAGE;
+		}
+	struct repo *r = console_open_repo(&c);
+	if (r == NULL) {
+		free(includes);
+		return EXIT_FAIL;
+	}
+	int rc = EXIT_FAIL, fd = -1;
+	struct snapshot s;
+	uint8_t id[32];
+	snapshot_init(&s);
+	int e = repo_load_index(r);
+	if (e == -EBADMSG)
+		log_warnx("some index files are damaged; files whose data they list "
+			  "cannot be restored");
+	else if (e != 0)
+		goto out;
+	if (console_load_snapshot(r, argv[optind], id, &s) != 0)
+		goto out;
+	struct restore_ui ui = { .start = console_now_ns() };
+	struct restore_opts o = { .includes = includes, .n_includes = n_inc };
+	struct restore_result res = { 0 };
+	if (progress_enabled(&c) && !(archive && strcmp(archive, "-") == 0)) {
+		o.progress = restore_show_progress;
+		o.progress_arg = &ui;
+	}
+	if (target != NULL) {
+		e = restore_to_dir(r, &s, target, &o, &res);
+	} else {
+		fd = strcmp(archive, "-") == 0
+			     ? STDOUT_FILENO
+			     : open(archive, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			log_errorx("cannot create %s: %s", archive, strerror(errno));
+			goto out;
+		}
+		e = restore_to_archive(r, &s, fd, fmt, &o, &res);
+	}
+	if (ui.shown)
+		progress_clear();
+	if (e != 0) {
+		log_errorx("restore failed: %s", coffer_strerror(e));
+		goto out;
+	}
+	/* Summaries go to stderr when the archive itself goes to stdout. */
+	FILE *out = fd == STDOUT_FILENO ? stderr : stdout;
+	char hex[65], b[32];
+	hex_encode(id, 32, hex);
+	if (c.json)
+		fprintf(out, "{\"snapshot\":\"%s\",\"files\":%llu,\"dirs\":%llu,\"others\":%llu,"
+			     "\"bytes\":%llu,\"errors\":%llu}\n", hex,
+			(unsigned long long)res.files, (unsigned long long)res.dirs,
+			(unsigned long long)res.others, (unsigned long long)res.bytes,
+			(unsigned long long)res.errors);
+	else if (!c.quiet)
+		fprintf(out, "restored snapshot %.8s: %llu files, %llu directories, %llu other, %s\n",
+			hex, (unsigned long long)res.files, (unsigned long long)res.dirs,
+			(unsigned long long)res.others, fmt_bytes(res.bytes, b, sizeof b));
+	if (res.errors) {
+		log_errorx("%llu items could not be restored (named above)",
+			   (unsigned long long)res.errors);
+		goto out;
+	}
+	rc = EXIT_OK;
+out:
+	if (fd >= 0 && fd != STDOUT_FILENO && close(fd) != 0 && rc == EXIT_OK) {
+		log_errorx("cannot write %s: %s", archive, strerror(errno));
+		rc = EXIT_FAIL;
+	}
+	snapshot_fini(&s);
+	repo_close(r);
+	free(includes);
+	return rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * Shared pieces of the console: option parsing helpers, the passphrase,
+ * progress lines and output escaping. Commands live in cmd_*.c.
+ */
+#ifndef COFFER_CONSOLE_CONSOLE_H
+#define COFFER_CONSOLE_CONSOLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "repo/repo.h"
+
+/* Exit codes. */
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define EXIT_PARTIAL 3 /* finished, but some source files could not be read */
+
+/* Options every repository command takes. */
+struct common_opts {
+	const char *repo;
+	const char *passphrase_file;
+	bool json;
+	bool quiet;
+};
+
+/*
+ * Reads the passphrase: --passphrase-file, else $COFFER_PASSPHRASE_FILE,
+ * else a prompt on the terminal (twice when confirm). Never from an
+ * argument. A single trailing newline is removed. Returns 0 and a
+ * secmem-allocated string (free with passphrase_free), or -1 after
+ * printing why.
+ */
+int passphrase_get(const struct common_opts *c, bool confirm, char **pass, size_t *len);
+void passphrase_free(char *pass, size_t len);
+
+/* Opens the repository named by c (asks for the passphrase). NULL on error. */
+struct repo *console_open_repo(const struct common_opts *c);
+
+/* True when progress lines should be shown (stderr is a terminal). */
+bool progress_enabled(const struct common_opts *c);
+/* Prints one progress line in place: counts, bytes, rate and ETA if total known. */
+void progress_line(const char *what, uint64_t files, uint64_t bytes, uint64_t total,
+		   uint64_t errors, uint64_t start_ns);
+void progress_clear(void);
+uint64_t console_now_ns(void);
+
+/* Human-readable byte counts ("1.5 GiB"); buf of at least 32 bytes. */
+const char *fmt_bytes(uint64_t n, char *buf, size_t size);
+/* Local time "2026-11-22 06:21:55". */
+const char *fmt_time(int64_t sec, char *buf, size_t size);
+/* Prints bytes escaping control characters and invalid UTF-8 as \xNN. */
+void print_escaped(FILE *f, const uint8_t *p, size_t n);
+/* Prints a JSON string literal (quotes included) for arbitrary bytes. */
+void json_string(FILE *f, const uint8_t *p, size_t n);
+void json_cstr(FILE *f, const char *s);
+void json_hex(FILE *f, const uint8_t *p, size_t n);
+
+/* Parses a non-negative decimal option value; -1 after printing on error. */
+int parse_uint(const char *opt, const char *s, unsigned *out);
+
+/* Commands: argc/argv start at the command name. Return an exit code. */
+int cmd_init(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_snapshots(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+
+/* getopt_long entries shared by all repository commands, and their handler. */
+#define COMMON_LONGOPTS                                            \
+	{ "repo", required_argument, NULL, 'r' },                  \
+	{ "passphrase-file", required_argument, NULL, 'P' },       \
+	{ "json", no_argument, NULL, 'j' },                        \
+	{ "quiet", no_argument, NULL, 'q' },                       \
+	{ "help", no_argument, NULL, 'h' }
+/* Handles a common option; returns 1 if handled, 0 if not ours. */
+int common_opt(struct common_opts *c, int opt, const char *arg);
+/* Checks that --repo was given; prints usage hint otherwise. */
+int common_require_repo(const struct common_opts *c, const char *cmd);
+/* Resolves SNAP and loads the snapshot; prints why on failure. */
+int console_load_snapshot(struct repo *r, const char *spec, uint8_t id[32],
+			  struct snapshot *s);
+
+#endif

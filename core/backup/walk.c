@@ -1,0 +1,699 @@
+/*
+ * Backup from the filesystem. Each PATH is stored under its absolute path:
+ * the snapshot's root tree holds a chain of directory nodes leading to it.
+ * The walk descends by directory fds (openat), so no path string is ever
+ * handed to the kernel and trees deeper than PATH_MAX back up fine.
+ *
+ * Unchanged files (same size, mtime, ctime and inode as in the parent
+ * snapshot) are not read again: their extents are copied from the parent.
+ */
+#include "backup/backup_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/fsmeta.h"
+#include "util/log.h"
+
+#define WALK_READ_SIZE (1u << 20)
+#define PROGRESS_INTERVAL_NS 250000000ull
+
+#ifndef COFFER_VERSION
+#define COFFER_VERSION "0.1.0"
+#endif
+
+struct walk {
+	struct repo *r;
+	struct chunk_stream *cs;
+	const struct backup_opts *o;
+	struct snapshot_stats st;
+	struct backup_progress pg;
+	uint64_t last_progress;
+	uint8_t *readbuf;
+	struct buf path; /* current path, for messages only; NUL-terminated */
+};
+
+uint64_t backup_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void walk_progress(struct walk *w, bool force)
+{
+	if (w->o == NULL || w->o->progress == NULL)
+		return;
+	uint64_t t = backup_now_ns();
+	if (!force && t - w->last_progress < PROGRESS_INTERVAL_NS)
+		return;
+	w->last_progress = t;
+	w->pg.files = w->st.files;
+	w->pg.dirs = w->st.dirs;
+	w->pg.errors = w->st.errors;
+	w->pg.current = (const char *)w->path.data;
+	w->o->progress(&w->pg, w->o->progress_arg);
+}
+
+/* Appends "/name" to the message path; returns the length to restore. */
+static size_t path_push(struct walk *w, const uint8_t *name, size_t len)
+{
+	size_t old = w->path.len ? w->path.len - 1 : 0; /* without the NUL */
+	w->path.len = old;
+	if (old != 1 || w->path.data[0] != '/')
+		(void)buf_put_u8(&w->path, '/');
+	(void)buf_put(&w->path, name, len);
+	(void)buf_put_u8(&w->path, 0);
+	return old;
+}
+
+static void path_pop(struct walk *w, size_t old)
+{
+	w->path.len = old;
+	(void)buf_put_u8(&w->path, 0);
+}
+
+static const char *path_str(struct walk *w)
+{
+	return w->path.data ? (const char *)w->path.data : "/";
+}
+
+static void walk_item_error(struct walk *w, int err, const char *what)
+{
+	log_errorx("cannot read %s: %s%s%s", path_str(w), what, *what ? ": " : "",
+		   coffer_strerror(err));
+	w->st.errors++;
+}
+
+/* True if every extent's blob is still stored. */
+static bool extents_known(struct walk *w, const struct node *n)
+{
+	for (size_t i = 0; i < n->n_extents; i++)
+		if (!repo_blob_known(w->r, n->extents[i].id))
+			return false;
+	return true;
+}
+
+static bool file_unchanged(const struct node *n, const struct node *old)
+{
+	return old != NULL && old->type == NODE_FILE && old->flags == 0 &&
+	       old->size == n->size && old->inode == n->inode &&
+	       old->mtime.sec == n->mtime.sec && old->mtime.nsec == n->mtime.nsec &&
+	       old->ctime.sec == n->ctime.sec && old->ctime.nsec == n->ctime.nsec;
+}
+
+static int copy_extents(struct node *n, const struct node *old)
+{
+	if (old->n_extents == 0)
+		return 0;
+	n->extents = malloc(old->n_extents * sizeof *n->extents);
+	if (n->extents == NULL)
+		return -ENOMEM;
+	memcpy(n->extents, old->extents, old->n_extents * sizeof *n->extents);
+	n->n_extents = old->n_extents;
+	return 0;
+}
+
+/*
+ * Reads [from, to) of fd into the chunk stream. Returns 0, a negative
+ * errno for a source read error (*short_read unchanged), or sets
+ * *short_read when the file ended early (it shrank).
+ */
+static int read_region(struct walk *w, int fd, uint64_t from, uint64_t to,
+		       bool *short_read, int *src_err)
+{
+	int e = chunk_stream_seek(w->cs, from);
+	if (e != 0)
+		return e;
+	while (from < to) {
+		size_t want = to - from < WALK_READ_SIZE ? (size_t)(to - from) : WALK_READ_SIZE;
+		ssize_t got = pread(fd, w->readbuf, want, (off_t)from);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			*src_err = -errno;
+			return 0;
+		}
+		if (got == 0) {
+			*short_read = true;
+			return 0;
+		}
+		if ((e = chunk_stream_write(w->cs, w->readbuf, (size_t)got)) != 0)
+			return e;
+		from += (uint64_t)got;
+		w->st.bytes_read += (uint64_t)got;
+		w->pg.bytes_done += (uint64_t)got;
+		walk_progress(w, false);
+	}
+	return 0;
+}
+
+/*
+ * Reads a regular file's content: only its data regions (SEEK_DATA /
+ * SEEK_HOLE), so holes stay holes. Bounded by the size seen at stat time,
+ * so extents always lie within the node's size. Returns a negative errno
+ * only for repository failures; source problems set flags and are counted.
+ */
+static int walk_file_content(struct walk *w, int dirfd, const char *name,
+			     const struct stat *st0, struct node *n)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME | O_NONBLOCK);
+	if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
+		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		int err = -errno;
+		if (err == -ENOENT)
+			return 1; /* vanished: the caller drops the entry */
+		walk_item_error(w, err, "open");
+		n->flags |= NODE_F_INCOMPLETE;
+		return 0;
+	}
+	struct stat st1;
+	if (fstat(fd, &st1) != 0 || st1.st_ino != st0->st_ino || st1.st_dev != st0->st_dev ||
+	    !S_ISREG(st1.st_mode)) {
+		log_warnx("%s was replaced while being backed up", path_str(w));
+		close(fd);
+		return 1;
+	}
+	uint64_t limit = (uint64_t)st0->st_size, off = 0;
+	bool short_read = false;
+	int src_err = 0, e = 0;
+	chunk_stream_reset(w->cs);
+	while (off < limit && !short_read && src_err == 0 && e == 0) {
+		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
+		if (data < 0) {
+			if (errno != ENXIO)
+				src_err = -errno;
+			break; /* ENXIO: only a hole remains */
+		}
+		if ((uint64_t)data >= limit)
+			break;
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		uint64_t end = hole < 0 || (uint64_t)hole > limit ? limit : (uint64_t)hole;
+		e = read_region(w, fd, (uint64_t)data, end, &short_read, &src_err);
+		off = end;
+	}
+	if (e == 0)
+		e = chunk_stream_finish(w->cs, n);
+	struct stat st2;
+	bool changed = short_read || fstat(fd, &st2) != 0 || st2.st_size != st0->st_size ||
+		       st2.st_mtim.tv_sec != st0->st_mtim.tv_sec ||
+		       st2.st_mtim.tv_nsec != st0->st_mtim.tv_nsec ||
+		       st2.st_ctim.tv_sec != st0->st_ctim.tv_sec ||
+		       st2.st_ctim.tv_nsec != st0->st_ctim.tv_nsec;
+	close(fd);
+	if (e != 0)
+		return e;
+	if (src_err != 0) {
+		walk_item_error(w, src_err, "read");
+		n->flags |= NODE_F_INCOMPLETE;
+	} else if (changed) {
+		log_warnx("%s changed while being backed up; its content is marked "
+			  "inconsistent", path_str(w));
+		n->flags |= NODE_F_CHANGED;
+	}
+	return 0;
+}
+
+static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
+		    uint8_t subtree[BLOB_ID_LEN]);
+
+/*
+ * Backs up the entry `name` in dirfd into *n. `old` is the same entry in
+ * the parent snapshot, or NULL. Returns 0 (n filled), 1 (entry skipped:
+ * vanished or unreadable, already reported) or a negative errno that
+ * aborts the backup (repository failure).
+ */
+static int walk_node(struct walk *w, int dirfd, const char *name, const struct node *old,
+		     struct node *n)
+{
+	struct stat st;
+	int e = fsmeta_read(dirfd, name, n, &st);
+	if (e == -ENOENT) {
+		log_warnx("%s vanished during the backup", path_str(w));
+		return 1;
+	}
+	if (e == -ENOMEM)
+		return e;
+	if (e != 0) {
+		walk_item_error(w, e, "metadata");
+		return 1;
+	}
+	switch (n->type) {
+	case NODE_FILE:
+		w->st.files++;
+		w->st.bytes += n->size;
+		if (file_unchanged(n, old) && extents_known(w, old)) {
+			w->pg.bytes_done += n->size;
+			return copy_extents(n, old);
+		}
+		e = walk_file_content(w, dirfd, name, &st, n);
+		if (e == 1)
+			w->st.files--, w->st.bytes -= n->size;
+		return e;
+	case NODE_DIR: {
+		w->st.dirs++;
+		int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0) {
+			int err = -errno;
+			if (err == -ENOENT) {
+				log_warnx("%s vanished during the backup", path_str(w));
+				return 1;
+			}
+			walk_item_error(w, err, "open directory");
+			return 1;
+		}
+		e = walk_dir(w, dfd, old && old->type == NODE_DIR ? old->subtree : NULL,
+			     n->subtree);
+		close(dfd);
+		return e;
+	}
+	default:
+		w->st.others++;
+		return 0;
+	}
+}
+
+/* strcmp compares as unsigned bytes: the same order as tree names. */
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names in a directory, sorted (strcmp is bytewise, as trees sort). */
+static int read_names(int fd, char ***names_out, size_t *n_out)
+{
+	int dfd = dup(fd);
+	if (dfd < 0)
+		return -errno;
+	DIR *d = fdopendir(dfd);
+	if (d == NULL) {
+		int e = -errno;
+		close(dfd);
+		return e;
+	}
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int e = 0;
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			char **nn = realloc(names, cap * sizeof *nn);
+			if (nn == NULL) {
+				e = -ENOMEM;
+				break;
+			}
+			names = nn;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL) {
+			e = -ENOMEM;
+			break;
+		}
+		n++;
+		errno = 0;
+	}
+	if (e == 0 && errno != 0)
+		e = -errno;
+	closedir(d);
+	if (e != 0) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return e;
+	}
+	if (n)
+		qsort(names, n, sizeof *names, str_cmp);
+	*names_out = names;
+	*n_out = n;
+	return 0;
+}
+
+static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
+		    uint8_t subtree[BLOB_ID_LEN])
+{
+	struct tree old = { 0 }, t = { 0 };
+	char **names = NULL;
+	size_t n_names = 0;
+	int e;
+	if (old_subtree != NULL && repo_tree_load(w->r, old_subtree, &old) != 0)
+		tree_init(&old); /* a damaged parent only costs re-reading */
+	if ((e = read_names(fd, &names, &n_names)) != 0) {
+		if (e == -ENOMEM)
+			goto out;
+		walk_item_error(w, e, "list directory");
+		e = 0; /* stored as an empty directory */
+	}
+	for (size_t i = 0; i < n_names && e == 0; i++) {
+		size_t len = strlen(names[i]);
+		size_t saved = path_push(w, (const uint8_t *)names[i], len);
+		struct node n = { 0 };
+		e = walk_node(w, fd, names[i], tree_find(&old, (const uint8_t *)names[i], len), &n);
+		if (e == 0)
+			e = tree_add(&t, &n);
+		else if (e == 1)
+			e = 0;
+		node_fini(&n);
+		path_pop(w, saved);
+		walk_progress(w, false);
+	}
+	if (e == 0) {
+		tree_sort(&t); /* readdir order is arbitrary; trees are canonical */
+		e = repo_tree_save(w->r, &t, subtree);
+	}
+out:
+	for (size_t i = 0; i < n_names; i++)
+		free(names[i]);
+	free(names);
+	tree_fini(&old);
+	tree_fini(&t);
+	return e;
+}
+
+/* The directories leading to the backed-up paths. */
+struct vdir {
+	char *name;
+	bool target;       /* back up everything below */
+	struct vdir *kids;
+	size_t n_kids;
+};
+
+static void vdir_fini(struct vdir *v)
+{
+	for (size_t i = 0; i < v->n_kids; i++)
+		vdir_fini(&v->kids[i]);
+	free(v->kids);
+	free(v->name);
+}
+
+/* Inserts the components of an absolute, normalised path. */
+static int vdir_insert(struct vdir *root, const char *path)
+{
+	struct vdir *v = root;
+	const char *p = path;
+	while (*p == '/')
+		p++;
+	while (*p && !v->target) {
+		size_t len = strcspn(p, "/");
+		struct vdir *k = NULL;
+		for (size_t i = 0; i < v->n_kids; i++)
+			if (strlen(v->kids[i].name) == len && memcmp(v->kids[i].name, p, len) == 0)
+				k = &v->kids[i];
+		if (k == NULL) {
+			struct vdir *nk = realloc(v->kids, (v->n_kids + 1) * sizeof *nk);
+			if (nk == NULL)
+				return -ENOMEM;
+			v->kids = nk;
+			k = &nk[v->n_kids];
+			memset(k, 0, sizeof *k);
+			if ((k->name = strndup(p, len)) == NULL)
+				return -ENOMEM;
+			v->n_kids++;
+		}
+		v = k;
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	if (!v->target) {
+		v->target = true;
+		for (size_t i = 0; i < v->n_kids; i++)
+			vdir_fini(&v->kids[i]);
+		free(v->kids);
+		v->kids = NULL;
+		v->n_kids = 0;
+	}
+	return 0;
+}
+
+/*
+ * Builds the tree for the directory open at fd, holding only the entries on
+ * the way to the targets below v. Returns like walk_dir.
+ */
+static int walk_vdir(struct walk *w, int fd, const struct vdir *v, const uint8_t *old_subtree,
+		     uint8_t subtree[BLOB_ID_LEN])
+{
+	if (v->target)
+		return walk_dir(w, fd, old_subtree, subtree);
+	struct tree old = { 0 }, t = { 0 };
+	int e = 0;
+	if (old_subtree != NULL && repo_tree_load(w->r, old_subtree, &old) != 0)
+		tree_init(&old);
+	for (size_t i = 0; i < v->n_kids && e == 0; i++) {
+		const struct vdir *k = &v->kids[i];
+		size_t len = strlen(k->name);
+		size_t saved = path_push(w, (const uint8_t *)k->name, len);
+		const struct node *o = tree_find(&old, (const uint8_t *)k->name, len);
+		struct node n = { 0 };
+		if (k->target) {
+			e = walk_node(w, fd, k->name, o, &n);
+		} else {
+			struct stat st;
+			e = fsmeta_read(fd, k->name, &n, &st);
+			if (e == 0 && n.type != NODE_DIR)
+				e = -ENOTDIR;
+			int kfd = e == 0 ? openat(fd, k->name, O_RDONLY | O_DIRECTORY |
+							      O_NOFOLLOW | O_CLOEXEC) : -1;
+			if (e == 0 && kfd < 0)
+				e = -errno;
+			if (e == 0) {
+				w->st.dirs++;
+				e = walk_vdir(w, kfd, k, o && o->type == NODE_DIR ? o->subtree : NULL,
+					      n.subtree);
+			} else if (e != -ENOMEM) {
+				walk_item_error(w, e, "");
+				e = 1;
+			}
+			if (kfd >= 0)
+				close(kfd);
+		}
+		if (e == 0)
+			e = tree_add(&t, &n);
+		else if (e == 1)
+			e = 0;
+		node_fini(&n);
+		path_pop(w, saved);
+	}
+	if (e == 0) {
+		tree_sort(&t);
+		e = repo_tree_save(w->r, &t, subtree);
+	}
+	tree_fini(&old);
+	tree_fini(&t);
+	return e;
+}
+
+/*
+ * Makes path absolute and normalises it lexically ("." and ".." removed,
+ * no repeated or trailing slashes). The last component is not resolved, so
+ * a symlink given on the command line is stored as a symlink.
+ */
+static char *path_absolute(const char *path)
+{
+	struct buf b = { 0 };
+	char cwd[4096];
+	if (path[0] != '/') {
+		if (getcwd(cwd, sizeof cwd) == NULL)
+			return NULL;
+		(void)buf_put(&b, cwd, strlen(cwd));
+		(void)buf_put_u8(&b, '/');
+	}
+	if (buf_put(&b, path, strlen(path) + 1) != 0) {
+		buf_fini(&b);
+		return NULL;
+	}
+	char *in = (char *)b.data, *out = malloc(b.len + 1);
+	if (out == NULL) {
+		buf_fini(&b);
+		return NULL;
+	}
+	size_t o = 0;
+	for (char *p = in; *p;) {
+		while (*p == '/')
+			p++;
+		size_t len = strcspn(p, "/");
+		if (len == 0)
+			break;
+		if (len == 1 && p[0] == '.') {
+			/* skip */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+		} else {
+			out[o++] = '/';
+			memcpy(out + o, p, len);
+			o += len;
+		}
+		p += len;
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = 0;
+	buf_fini(&b);
+	return out;
+}
+
+static bool same_strings(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+/* The newest snapshot of the same paths from this host, if any. */
+static int find_parent(struct repo *r, const struct snapshot *s, uint8_t parent[32],
+		       uint8_t tree[BLOB_ID_LEN], bool *found)
+{
+	struct snapshot_entry *e;
+	size_t n;
+	*found = false;
+	int rc = repo_snapshot_list(r, &e, &n, NULL);
+	if (rc != 0)
+		return rc;
+	for (size_t i = n; i-- > 0;) {
+		const struct snapshot *c = &e[i].snap;
+		if (strcmp(c->source, "fs") == 0 && strcmp(c->hostname, s->hostname) == 0 &&
+		    same_strings(c->paths, c->n_paths, s->paths, s->n_paths)) {
+			memcpy(parent, e[i].id, 32);
+			memcpy(tree, c->tree, BLOB_ID_LEN);
+			*found = true;
+			break;
+		}
+	}
+	snapshot_entries_free(e, n);
+	return 0;
+}
+
+int backup_snapshot_prepare(struct snapshot *s, const struct backup_opts *o,
+			    const char *source)
+{
+	char host[256] = "";
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->time.sec = ts.tv_sec;
+	s->time.nsec = (uint32_t)ts.tv_nsec;
+	(void)gethostname(host, sizeof host - 1);
+	s->uid = (uint32_t)getuid();
+	s->gid = (uint32_t)getgid();
+	const char *user = fsmeta_user_name(s->uid);
+	s->hostname = strdup(host);
+	s->username = strdup(user);
+	s->source = strdup(source);
+	s->dataset = strdup(o && o->dataset ? o->dataset : "");
+	s->program = strdup("coffer " COFFER_VERSION);
+	if (!s->hostname || !s->username || !s->source || !s->dataset || !s->program)
+		return -ENOMEM;
+	if (o != NULL && o->n_tags) {
+		s->tags = calloc(o->n_tags, sizeof *s->tags);
+		if (s->tags == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < o->n_tags; i++, s->n_tags++)
+			if ((s->tags[i] = strdup(o->tags[i])) == NULL)
+				return -ENOMEM;
+	}
+	return 0;
+}
+
+void backup_stats_finish(struct snapshot_stats *st, struct repo *r,
+			 const struct repo_write_stats *before, uint64_t t0)
+{
+	struct repo_write_stats after;
+	repo_write_stats(r, &after);
+	st->blobs_added = after.blobs_added - before->blobs_added;
+	st->bytes_added = after.bytes_added - before->bytes_added;
+	st->stored_added = after.stored_added - before->stored_added;
+	st->duration_ns = backup_now_ns() - t0;
+}
+
+int backup_paths(struct repo *r, char *const *paths, size_t n_paths,
+		 const struct backup_opts *o, struct backup_result *res)
+{
+	struct walk w = { .r = r, .o = o };
+	struct snapshot s;
+	struct vdir root = { 0 };
+	struct repo_write_stats before;
+	uint8_t old_tree[BLOB_ID_LEN];
+	uint64_t t0 = backup_now_ns();
+	int rootfd = -1, e;
+
+	snapshot_init(&s);
+	repo_write_stats(r, &before);
+	if ((e = repo_lock(r, false)) != 0)
+		return e;
+	w.cs = chunk_stream_new(r);
+	w.readbuf = malloc(WALK_READ_SIZE);
+	s.paths = calloc(n_paths ? n_paths : 1, sizeof *s.paths);
+	if (w.cs == NULL || w.readbuf == NULL || s.paths == NULL) {
+		e = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n_paths; i++, s.n_paths++)
+		if ((s.paths[i] = path_absolute(paths[i])) == NULL) {
+			e = -ENOMEM;
+			goto out;
+		}
+	qsort(s.paths, s.n_paths, sizeof *s.paths, str_cmp);
+	for (size_t i = 0; i < s.n_paths; i++)
+		if ((e = vdir_insert(&root, s.paths[i])) != 0)
+			goto out;
+	if ((e = backup_snapshot_prepare(&s, o, "fs")) != 0)
+		goto out;
+	if ((e = find_parent(r, &s, s.parent, old_tree, &s.has_parent)) != 0)
+		goto out;
+	/* Every path must exist when the backup starts: a typo is not a backup. */
+	for (size_t i = 0; i < s.n_paths; i++) {
+		struct stat st;
+		if (fstatat(AT_FDCWD, s.paths[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			e = -errno;
+			log_errorx("cannot back up %s: %s", s.paths[i], strerror(errno));
+			goto out;
+		}
+	}
+	if ((rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		e = -errno;
+		goto out;
+	}
+	(void)buf_put(&w.path, "/", 2);
+	e = walk_vdir(&w, rootfd, &root, s.has_parent ? old_tree : NULL, s.tree);
+	if (e == 0)
+		e = repo_flush(r);
+	if (e != 0) {
+		log_errorx("backup failed: %s", coffer_strerror(e));
+		goto out;
+	}
+	walk_progress(&w, true);
+	s.stats = w.st;
+	backup_stats_finish(&s.stats, r, &before, t0);
+	if ((e = repo_snapshot_save(r, &s, res->snapshot_id)) != 0) {
+		log_errorx("cannot save snapshot: %s", coffer_strerror(e));
+		goto out;
+	}
+	res->stats = s.stats;
+	res->has_parent = s.has_parent;
+	memcpy(res->parent, s.parent, 32);
+out:
+	if (rootfd >= 0)
+		close(rootfd);
+	repo_unlock(r);
+	vdir_fini(&root);
+	snapshot_fini(&s);
+	chunk_stream_free(w.cs);
+	free(w.readbuf);
+	buf_fini(&w.path);
+	return e;
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds one configuration of Coffer: release (default), asan or fuzz.
+# Usage: scripts/build.sh [release|asan|fuzz]   (prints the build directory)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-release}
+dir=build/$kind
+case $kind in
+release) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+asan) args=(-DCMAKE_BUILD_TYPE=Debug -DCOFFER_SANITIZE=ON) ;;
+fuzz) args=(-DCMAKE_BUILD_TYPE=Debug -DCOFFER_FUZZ=ON -DCMAKE_C_COMPILER=clang) ;;
+*) echo "unknown build kind: $kind" >&2; exit 2 ;;
+esac
+mkdir -p build
+cmake -S . -B "$dir" "${args[@]}" >"$dir.configure.log" 2>&1 || {
+	cat "$dir.configure.log" >&2
+	exit 1
+}
+cmake --build "$dir" -j"$(nproc)" >&2
+echo "$dir"
