@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Builds one configuration of Coffer: release (default), asan or fuzz.
-# Usage: scripts/build.sh [release|asan|fuzz]   (prints the build directory)
+# Usage: scripts/build.sh [release|asan|fuzz] [TARGET...]
+# Prints the build directory. Without targets, builds everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-release}
+shift || true
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
 dir=build/$kind
 case $kind in
 release) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
@@ -16,5 +20,5 @@ cmake -S . -B "$dir" "${args[@]}" >"$dir.configure.log" 2>&1 || {
 	cat "$dir.configure.log" >&2
 	exit 1
 }
-cmake --build "$dir" -j"$(nproc)" >&2
+cmake --build "$dir" -j"$(nproc)" "${targets[@]}" >&2
 echo "$dir"

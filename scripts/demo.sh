@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-bin=$(scripts/build.sh release)/console/coffer
+bin=$(scripts/build.sh release coffer)/console/coffer
 
 work=$(realpath -m "${1:-demo-work}")
 rm -rf "$work"
