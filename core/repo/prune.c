@@ -464,6 +464,13 @@ int repo_prune(struct repo *r, struct prune_result *res)
 	int e = repo_lock(r, true);
 	if (e != 0)
 		return e;
+	/* Temp files of killed writers: no writer can be active under the lock. */
+	uint64_t stale = 0;
+	if ((e = store_clean(repo_store(r), &stale)) != 0)
+		log_warnx("cannot remove leftover temporary files: %s", coffer_strerror(e));
+	else if (stale)
+		log_info("removed %llu temporary files left by interrupted writes",
+			 (unsigned long long)stale);
 	p.used = idset_new();
 	p.claimed = idset_new();
 	if (p.used == NULL || p.claimed == NULL) {

@@ -89,6 +89,12 @@ int store_remove(struct store *s, enum store_kind k, const char *name)
 	return s->ops->remove(s, k, name);
 }
 
+int store_clean(struct store *s, uint64_t *removed)
+{
+	*removed = 0;
+	return s->ops->clean ? s->ops->clean(s, removed) : 0;
+}
+
 void store_close(struct store *s)
 {
 	if (s != NULL)

@@ -40,6 +40,8 @@ struct store_ops {
 	int (*list)(struct store *s, enum store_kind k,
 		    int (*cb)(const char *name, uint64_t size, void *arg), void *arg);
 	int (*remove)(struct store *s, enum store_kind k, const char *name);
+	/* Optional: removes leftovers of interrupted writes (NULL: none kept). */
+	int (*clean)(struct store *s, uint64_t *removed);
 	void (*close)(struct store *s);
 };
 
@@ -80,6 +82,13 @@ int store_list(struct store *s, enum store_kind k,
 	       int (*cb)(const char *name, uint64_t size, void *arg), void *arg);
 /* Removes an object durably. */
 int store_remove(struct store *s, enum store_kind k, const char *name);
+/*
+ * Removes what interrupted writes left behind (temporary files of a
+ * process killed mid-write); *removed counts them. Only safe while no
+ * other writer uses the store: call it holding the repository's exclusive
+ * lock.
+ */
+int store_clean(struct store *s, uint64_t *removed);
 void store_close(struct store *s); /* accepts NULL */
 
 #endif

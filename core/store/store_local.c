@@ -409,6 +409,35 @@ static void local_free(struct store_local *s)
 	free(s);
 }
 
+/* Removes every file in tmp/: the caller guarantees no write is running. */
+static int local_clean(struct store *st, uint64_t *removed)
+{
+	struct store_local *s = local_of(st);
+	int dfd = dup(s->tmp_fd);
+	if (dfd < 0)
+		return -errno;
+	DIR *d = fdopendir(dfd);
+	if (d == NULL) {
+		int e = -errno;
+		close(dfd);
+		return e;
+	}
+	int e = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (unlinkat(s->tmp_fd, de->d_name, 0) == 0)
+			(*removed)++;
+		else if (errno != ENOENT && e == 0)
+			e = -errno;
+	}
+	closedir(d);
+	if (*removed && e == 0)
+		e = io_fsync_dir(s->tmp_fd);
+	return e;
+}
+
 static void local_close(struct store *st)
 {
 	local_free(local_of(st));
@@ -422,6 +451,7 @@ static const struct store_ops local_ops = {
 	.size = local_size,
 	.list = local_list,
 	.remove = local_remove,
+	.clean = local_clean,
 	.close = local_close,
 };
 
