@@ -71,7 +71,9 @@ measure() {
 	shift
 	tf=$(mktemp)
 	drop_caches
-	/usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >/dev/null 2>"$work/last.err" || {
+	# Tool steps are shell functions: time a bash running one of them
+	# (exported below), whose own cost is a few milliseconds.
+	/usr/bin/time -f '%e %U %S %M' -o "$tf" bash -c '"$@"' _ "$@" >/dev/null 2>"$work/last.err" || {
 		echo "command failed: $*" >&2
 		cat "$work/last.err" >&2
 		exit 1
@@ -95,6 +97,10 @@ borg_restore() { mkdir -p "$1" && (cd "$1" && borg extract "$work/repo-borg::$(b
 
 # Changes 1 % of the files (a line appended to each), keeping the originals
 # so that every tool sees the same data; revert_files puts them back.
+export work data coffer
+export -f coffer_init coffer_backup coffer_restore restic_init restic_backup restic_restore \
+	borg_init borg_backup borg_restore
+
 change_files() {
 	find "$data" -type f | awk -v s="$1" 'NR % 100 == s % 100' >"$work/changed.list"
 	tar -cPf "$work/originals.tar" -T "$work/changed.list"
@@ -159,6 +165,6 @@ END {
 		k = "coffer " phases[p]; o = tools[t] " " phases[p]
 		printf "%-10s %-7s %9.2f %9.2f %9.2f %11s\n", phases[p], tools[t],
 			W[o] ? W[k] / W[o] : 0, C[o] ? C[k] / C[o] : 0, R[o] ? R[k] / R[o] : 0,
-			G[o] > 0.05 ? sprintf("%.2f", G[k] / G[o]) : "-"
+			(G[o] > 0.05 ? sprintf("%.2f", G[k] / G[o]) : "-")
 	}
 }' "$work/growth.txt" "$results"

@@ -555,9 +555,12 @@ static bool same_strings(char *const *a, size_t na, char *const *b, size_t nb)
 	return true;
 }
 
-/* The newest snapshot of the same paths from this host, if any. */
+/*
+ * The newest snapshot of the same paths from this host, if any; *bytes is
+ * its logical size, the best guess of this backup's size for the ETA.
+ */
 static int find_parent(struct repo *r, const struct snapshot *s, uint8_t parent[32],
-		       uint8_t tree[BLOB_ID_LEN], bool *found)
+		       uint8_t tree[BLOB_ID_LEN], bool *found, uint64_t *bytes)
 {
 	struct snapshot_entry *e;
 	size_t n;
@@ -571,6 +574,7 @@ static int find_parent(struct repo *r, const struct snapshot *s, uint8_t parent[
 		    same_strings(c->paths, c->n_paths, s->paths, s->n_paths)) {
 			memcpy(parent, e[i].id, 32);
 			memcpy(tree, c->tree, BLOB_ID_LEN);
+			*bytes = c->stats.bytes;
 			*found = true;
 			break;
 		}
@@ -653,7 +657,8 @@ int backup_paths(struct repo *r, char *const *paths, size_t n_paths,
 			goto out;
 	if ((e = backup_snapshot_prepare(&s, o, "fs")) != 0)
 		goto out;
-	if ((e = find_parent(r, &s, s.parent, old_tree, &s.has_parent)) != 0)
+	if ((e = find_parent(r, &s, s.parent, old_tree, &s.has_parent,
+			     &w.pg.bytes_total_hint)) != 0)
 		goto out;
 	/* Every path must exist when the backup starts: a typo is not a backup. */
 	for (size_t i = 0; i < s.n_paths; i++) {
