@@ -52,9 +52,12 @@ step "coffer restore latest --target $target"
 "$bin" restore --repo "$repo" latest --target "$target"
 
 step "verify: restored tree equals the source"
-diff -r --no-dereference "$src" "$target$src"
-cmp <(cd "$src" && find . -printf '%p %y %m %s %T@ %l\n' | sort) \
-    <(cd "$target$src" && find . -printf '%p %y %m %s %T@ %l\n' | sort)
+diff -r --no-dereference --exclude=pipe "$src" "$target$src" # diff cannot compare FIFOs
+# Directory sizes depend on the filesystem's history, so only others'.
+listing() {
+	(cd "$1" && find . \( -type d -printf '%p d %m %T@\n' \) -o -printf '%p %y %m %s %T@ %l\n' | sort)
+}
+cmp <(listing "$src") <(listing "$target$src")
 echo "  contents, types, modes, sizes, mtimes and symlinks identical"
 
 step "coffer check --read-data"
