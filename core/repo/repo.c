@@ -81,7 +81,7 @@ static void config_encode_body(const struct repo_config *c, uint8_t out[CONFIG_B
  * come first so that a newer repository is refused without asking for
  * anything. The MAC is checked later, once the keys are unlocked.
  */
-static int config_decode(const uint8_t *p, size_t len, struct repo_config *c)
+int repo_config_decode(const uint8_t *p, size_t len, struct repo_config *c)
 {
 	if (len < 16 || memcmp(p, CONFIG_MAGIC, 8) != 0) {
 		log_errorx("not a Coffer repository (bad config magic)");
@@ -106,15 +106,34 @@ static int config_decode(const uint8_t *p, size_t len, struct repo_config *c)
 	return 0;
 }
 
+/* 0 if the scrypt parameters are sane and bounded, else -EBADMSG. */
+static int keyfile_params_check(uint64_t n, uint32_t r, uint32_t p)
+{
+	if (n < 2 || (n & (n - 1)) != 0 || r == 0 || r > 64 || p == 0 || p > 64 ||
+	    128ull * r > SCRYPT_MAX_MEM / n)
+		return -EBADMSG;
+	return 0;
+}
+
 static int keyfile_kek(const uint8_t *head, const char *pass, size_t pass_len,
 		       uint8_t kek[CRYPTO_KEY_LEN])
 {
 	uint64_t n = le64_get(head + 20);
 	uint32_t r = le32_get(head + 28), p = le32_get(head + 32);
-	if (n < 2 || (n & (n - 1)) != 0 || r == 0 || r > 64 || p == 0 || p > 64 ||
-	    128ull * r > SCRYPT_MAX_MEM / n)
+	int e = keyfile_params_check(n, r, p);
+	return e ? e : crypto_scrypt(pass, pass_len, head + 36, 32, n, r, p, kek,
+				     CRYPTO_KEY_LEN);
+}
+
+int repo_keyfile_parse(const uint8_t *p, size_t len, uint32_t suite)
+{
+	if (len != KEYFILE_LEN || memcmp(p, KEYFILE_MAGIC, 8) != 0)
 		return -EBADMSG;
-	return crypto_scrypt(pass, pass_len, head + 36, 32, n, r, p, kek, CRYPTO_KEY_LEN);
+	if (le32_get(p + 8) != KEYFILE_VERSION || le32_get(p + 16) != KEYFILE_KDF_SCRYPT)
+		return -ENOTSUP;
+	if (le32_get(p + 12) != suite || le32_get(p + 68) != KEYFILE_SEALED_LEN)
+		return -EBADMSG;
+	return keyfile_params_check(le64_get(p + 20), le32_get(p + 28), le32_get(p + 32));
 }
 
 /* Builds a key file sealing master under the passphrase. */
@@ -147,16 +166,13 @@ static int keyfile_build(const struct suite *s, const struct repo_init_opts *o,
 static int keyfile_open(const struct suite *s, const uint8_t *p, size_t len,
 			const char *pass, size_t pass_len, uint8_t master[CRYPTO_KEY_LEN])
 {
-	if (len != KEYFILE_LEN || memcmp(p, KEYFILE_MAGIC, 8) != 0)
-		return -EBADMSG;
-	if (le32_get(p + 8) != KEYFILE_VERSION || le32_get(p + 16) != KEYFILE_KDF_SCRYPT)
-		return -ENOTSUP;
-	if (le32_get(p + 12) != suite_id(s) || le32_get(p + 68) != KEYFILE_SEALED_LEN)
-		return -EBADMSG;
+	int e = repo_keyfile_parse(p, len, suite_id(s));
+	if (e != 0)
+		return e;
 	uint8_t *kek = secmem_alloc(CRYPTO_KEY_LEN);
 	if (kek == NULL)
 		return -ENOMEM;
-	int e = keyfile_kek(p, pass, pass_len, kek);
+	e = keyfile_kek(p, pass, pass_len, kek);
 	if (e == 0) {
 		e = suite_open(s, kek, p, KEYFILE_HEAD_LEN, p + KEYFILE_HEAD_LEN,
 			       KEYFILE_SEALED_LEN, master);
@@ -278,7 +294,7 @@ int repo_open(const char *dir, const char *pass, size_t pass_len, struct repo **
 		log_errorx("cannot read repository config: %s", coffer_strerror(e));
 		goto fail;
 	}
-	if ((e = config_decode(b.data, b.len, &r->cfg)) != 0)
+	if ((e = repo_config_decode(b.data, b.len, &r->cfg)) != 0)
 		goto fail;
 	if ((r->suite = suite_by_id(r->cfg.suite)) == NULL) {
 		log_errorx("repository uses cryptographic suite %u, which this program "

@@ -63,6 +63,18 @@ struct repo {
 };
 
 int repo_hex_name(const uint8_t id[32], char name[65]);
+
+/*
+ * Parsers of the small metadata objects, exposed for their fuzz harness
+ * (tests/fuzz/fuzz_repo_meta.c). Each returns 0, -EBADMSG or -ENOTSUP.
+ */
+/* The config, before its MAC is checked (logs why it refuses). */
+int repo_config_decode(const uint8_t *p, size_t len, struct repo_config *c);
+/* A key file's fixed header and its scrypt bounds (no KDF is run). */
+int repo_keyfile_parse(const uint8_t *p, size_t len, uint32_t suite);
+/* A lock's plaintext; on success *host is allocated. */
+int repo_lock_decode(const uint8_t *p, size_t len, bool *exclusive, uint32_t *pid,
+		     char **host);
 void repo_packs_fini(struct repo *r);
 
 #endif

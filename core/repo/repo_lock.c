@@ -74,6 +74,7 @@ static int lock_decode(const uint8_t *p, size_t len, struct lock_info *l)
 	int e = rbuf_get_u32(&rb, &v);
 	if (e == 0 && v != LOCK_VERSION) e = -ENOTSUP;
 	if (e == 0) e = rbuf_get_u8(&rb, &l->exclusive);
+	if (e == 0 && l->exclusive > 1) e = -EBADMSG;
 	if (e == 0) e = rbuf_get_u32(&rb, &l->pid);
 	if (e == 0) e = rbuf_get_u64(&rb, &l->start);
 	if (e == 0) e = rbuf_get_u64(&rb, &l->time);
@@ -83,6 +84,19 @@ static int lock_decode(const uint8_t *p, size_t len, struct lock_info *l)
 		l->host = NULL;
 	}
 	return e;
+}
+
+int repo_lock_decode(const uint8_t *p, size_t len, bool *exclusive, uint32_t *pid,
+		     char **host)
+{
+	struct lock_info l = { 0 };
+	int e = lock_decode(p, len, &l);
+	if (e != 0)
+		return e;
+	*exclusive = l.exclusive != 0;
+	*pid = l.pid;
+	*host = l.host;
+	return 0;
 }
 
 static bool lock_is_stale(const struct lock_info *l, const char *host)

@@ -8,7 +8,8 @@
 
 #include <stdarg.h>
 
-enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+/* LOG_LVL_SILENT prints nothing (fuzz harnesses). */
+enum log_level { LOG_LVL_SILENT = -1, LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* Program name prefix and the most verbose level printed (default INFO). */
 void log_init(const char *progname, enum log_level max);
