@@ -3,6 +3,7 @@
  * work is done by the core libraries (standalone mode) and, later, by the
  * daemons.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -64,6 +65,9 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	raise_fd_limit();
+	/* A reader that goes away (coffer restore --to-archive - | head) must
+	 * give a write error that is reported, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);
