@@ -24,6 +24,11 @@ int common_opt(struct common_opts *c, int opt, const char *arg)
 	case 'P': c->passphrase_file = arg; return 1;
 	case 'j': c->json = true; return 1;
 	case 'q': c->quiet = true; return 1;
+	case 'X':
+		log_errorx("the passphrase is never taken from the command line (it would "
+			   "show in the process list and shell history); use "
+			   "--passphrase-file FILE or COFFER_PASSPHRASE_FILE");
+		return 0; /* not an option: the command prints its usage */
 	default: return 0;
 	}
 }

@@ -76,10 +76,16 @@ int cmd_stats(int argc, char **argv);
 #define COMMON_LONGOPTS                                            \
 	{ "repo", required_argument, NULL, 'r' },                  \
 	{ "passphrase-file", required_argument, NULL, 'P' },       \
+	{ "passphrase", required_argument, NULL, 'X' },            \
 	{ "json", no_argument, NULL, 'j' },                        \
 	{ "quiet", no_argument, NULL, 'q' },                       \
 	{ "help", no_argument, NULL, 'h' }
-/* Handles a common option; returns 1 if handled, 0 if not ours. */
+/*
+ * Handles a common option; returns 1 if handled, 0 if not ours. An option
+ * that tries to pass the passphrase itself is refused (0, after saying why,
+ * so the command prints its usage and exits 2) without echoing it: "--passphrase" is listed only so getopt does not take it, or
+ * "--pass", for an abbreviation of --passphrase-file.
+ */
 int common_opt(struct common_opts *c, int opt, const char *arg);
 /* Checks that --repo was given; prints usage hint otherwise. */
 int common_require_repo(const struct common_opts *c, const char *cmd);

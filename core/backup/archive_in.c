@@ -1193,6 +1193,14 @@ static int ain_read_all(struct ain *w)
 		int ar = archive_read_next_header(w->a, &ae);
 
 		w->cur = NULL;
+		if (ar == ARCHIVE_EOF && archive_format(w->a) == ARCHIVE_FORMAT_EMPTY) {
+			/* Zero bytes is no archive: most likely the program
+			 * feeding the pipe failed. An empty snapshot would then
+			 * pass for the latest backup. */
+			log_errorx("the archive input is empty (zero bytes); nothing "
+				   "was backed up");
+			return -ENODATA;
+		}
 		if (ar == ARCHIVE_EOF)
 			return 0;
 		/* RETRY means a damaged header: the archive is not whole. */

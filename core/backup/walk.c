@@ -168,12 +168,14 @@ static int walk_file_content(struct walk *w, int dirfd, const char *name,
 	if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
 		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
+		/* Vanished, or unreadable: either way the entry is left out, so
+		 * a restore never creates a file that looks whole but is not. */
 		int err = -errno;
 		if (err == -ENOENT)
-			return 1; /* vanished: the caller drops the entry */
-		walk_item_error(w, err, "open");
-		n->flags |= NODE_F_INCOMPLETE;
-		return 0;
+			log_warnx("%s vanished during the backup", path_str(w));
+		else
+			walk_item_error(w, err, "open");
+		return 1;
 	}
 	struct stat st1;
 	if (fstat(fd, &st1) != 0 || st1.st_ino != st0->st_ino || st1.st_dev != st0->st_dev ||
