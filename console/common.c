@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "io/io.h"
+#include "util/escape.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -229,46 +230,12 @@ void progress_clear(void)
 	fflush(stderr);
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0) { len = 2; cp = p[0] & 0x1f; }
-	else if ((p[0] & 0xf0) == 0xe0) { len = 3; cp = p[0] & 0x0f; }
-	else if ((p[0] & 0xf8) == 0xf0) { len = 4; cp = p[0] & 0x07; }
-	else return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
-	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 void print_escaped(FILE *f, const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i < n;) {
-		size_t l = utf8_len(p + i, n - i);
-		if (l == 1 && p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\') {
-			fputc(p[i], f);
-		} else if (l == 1 && p[i] == '\\') {
-			fputs("\\\\", f);
-		} else if (l > 1) {
-			fwrite(p + i, 1, l, f);
-		} else {
-			fprintf(f, "\\x%02x", p[i]);
-			l = 1;
-		}
-		i += l;
-	}
+	struct buf b = { 0 };
+	if (escape_append(&b, p, n) == 0)
+		fwrite(b.data, 1, b.len, f);
+	buf_fini(&b);
 }
 
 /*
@@ -280,7 +247,7 @@ void json_string(FILE *f, const uint8_t *p, size_t n)
 {
 	fputc('"', f);
 	for (size_t i = 0; i < n;) {
-		size_t l = utf8_len(p + i, n - i);
+		size_t l = utf8_seq_len(p + i, n - i);
 		if (l == 0) {
 			fprintf(f, "\\\\x%02x", p[i]);
 			l = 1;

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 
 #include "backup/acl_xattr.h"
+#include "util/escape.h"
 #include "util/log.h"
 
 #define AIN_BLOCK_SIZE (64u << 10)
@@ -84,35 +85,6 @@ struct ain {
 	size_t cap_comps, cap_tcomps;
 };
 
-/* As in archive_out.c: control bytes escaped so messages stay one line. */
-static const char *ain_printable(const char *s, char *out, size_t cap)
-{
-	static const char hexd[] = "0123456789abcdef";
-	size_t o = 0;
-
-	if (s == NULL)
-		s = "(no name)";
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (o + 5 >= cap) {
-			if (cap >= 4) {
-				memcpy(out + cap - 4, "...", 4);
-				return out;
-			}
-			break;
-		}
-		if (*p < 0x20 || *p == 0x7f || *p == '\\') {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hexd[*p >> 4];
-			out[o++] = hexd[*p & 15];
-		} else {
-			out[o++] = (char)*p;
-		}
-	}
-	out[o < cap ? o : cap - 1] = '\0';
-	return out;
-}
-
 /*
  * Reports a problem with the current entry; counted by the caller. Both
  * parts are escaped: libarchive's messages may quote names too.
@@ -121,8 +93,8 @@ static void ain_warn(struct ain *w, const char *what)
 {
 	char pbuf[1024], wbuf[1024];
 
-	log_warnx("%s: %s", ain_printable(w->cur, pbuf, sizeof pbuf),
-		  ain_printable(what, wbuf, sizeof wbuf));
+	log_warnx("%s: %s", escape_cstr(w->cur, pbuf, sizeof pbuf),
+		  escape_cstr(what, wbuf, sizeof wbuf));
 }
 
 static void ain_error(struct ain *w, const char *what)
@@ -161,10 +133,10 @@ static int ain_fatal(struct ain *w)
 	int en = archive_errno(w->a);
 	char pbuf[1024], mbuf[1024];
 
-	ain_printable(msg ? msg : "damaged or truncated", mbuf, sizeof mbuf);
+	escape_cstr(msg ? msg : "damaged or truncated", mbuf, sizeof mbuf);
 	if (w->cur != NULL)
 		log_errorx("archive unreadable at %s: %s",
-			   ain_printable(w->cur, pbuf, sizeof pbuf), mbuf);
+			   escape_cstr(w->cur, pbuf, sizeof pbuf), mbuf);
 	else
 		log_errorx("archive unreadable: %s", mbuf);
 	/* libarchive reports format problems as EINVAL, EILSEQ or -1. */
@@ -754,7 +726,7 @@ static int ain_hardlink(struct ain *w, struct archive_entry *ae, const char *tar
 		char pbuf[1024], msg[1100];
 
 		snprintf(msg, sizeof msg, "hard link target %s is not in the archive, "
-			 "entry skipped", ain_printable(target, pbuf, sizeof pbuf));
+			 "entry skipped", escape_cstr(target, pbuf, sizeof pbuf));
 		ain_error(w, msg);
 		return 0;
 	}

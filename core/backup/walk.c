@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fs/fsmeta.h"
+#include "util/escape.h"
 #include "util/log.h"
 
 #define WALK_READ_SIZE (1u << 20)
@@ -37,7 +38,7 @@ struct walk {
 	struct backup_progress pg;
 	uint64_t last_progress;
 	uint8_t *readbuf;
-	struct buf path; /* current path, for messages only; NUL-terminated */
+	struct buf path; /* current path, escaped, for messages only; NUL-terminated */
 };
 
 uint64_t backup_now_ns(void)
@@ -62,14 +63,15 @@ static void walk_progress(struct walk *w, bool force)
 	w->o->progress(&w->pg, w->o->progress_arg);
 }
 
-/* Appends "/name" to the message path; returns the length to restore. */
+/* Appends "/name", printable (util/escape.h), to the message path;
+ * returns the length to restore. */
 static size_t path_push(struct walk *w, const uint8_t *name, size_t len)
 {
 	size_t old = w->path.len ? w->path.len - 1 : 0; /* without the NUL */
 	w->path.len = old;
 	if (old != 1 || w->path.data[0] != '/')
 		(void)buf_put_u8(&w->path, '/');
-	(void)buf_put(&w->path, name, len);
+	(void)escape_append(&w->path, name, len);
 	(void)buf_put_u8(&w->path, 0);
 	return old;
 }

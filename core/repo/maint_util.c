@@ -13,6 +13,7 @@
 
 #include "repo/repo_int.h"
 #include "util/hex.h"
+#include "util/escape.h"
 #include "util/log.h"
 
 /* Deeper than any real directory chain; bounds memory on a hostile tree. */
@@ -259,21 +260,14 @@ static int path_terminate(struct walk *w)
 	return e;
 }
 
-/* Appends "/name", control characters escaped as \xNN. */
+/* Appends "/name" in printable form (util/escape.h). */
 static int path_push(struct walk *w, const uint8_t *name, size_t len)
 {
 	int e = 0;
 	if (w->path.len != 1)
 		e = buf_put_u8(&w->path, '/');
-	for (size_t i = 0; i < len && e == 0; i++) {
-		if (name[i] < 0x20 || name[i] == 0x7f) {
-			char esc[5];
-			snprintf(esc, sizeof esc, "\\x%02x", name[i]);
-			e = buf_put(&w->path, esc, 4);
-		} else {
-			e = buf_put_u8(&w->path, name[i]);
-		}
-	}
+	if (e == 0)
+		e = escape_append(&w->path, name, len);
 	return e ? e : path_terminate(w);
 }
 

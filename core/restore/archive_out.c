@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "backup/acl_xattr.h"
+#include "util/escape.h"
 #include "util/log.h"
 
 /* Files storing less than this are verified whole before their header. */
@@ -92,37 +93,6 @@ static uint64_t aout_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/*
- * Copies s into out for a message, replacing control bytes so that a name
- * holding a newline or an escape sequence cannot forge or garble output.
- * Non-ASCII bytes are kept: they are usually UTF-8.
- */
-static const char *aout_printable(const char *s, char *out, size_t cap)
-{
-	static const char hexd[] = "0123456789abcdef";
-	size_t o = 0;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (o + 5 >= cap) {
-			if (cap >= 4) {
-				memcpy(out + cap - 4, "...", 4);
-				return out;
-			}
-			break;
-		}
-		if (*p < 0x20 || *p == 0x7f || *p == '\\') {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hexd[*p >> 4];
-			out[o++] = hexd[*p & 15];
-		} else {
-			out[o++] = (char)*p;
-		}
-	}
-	out[o < cap ? o : cap - 1] = '\0';
-	return out;
-}
-
 /* libarchive's message, never NULL. */
 static const char *aout_errstr(struct archive *a)
 {
@@ -139,12 +109,12 @@ static void aout_fail(struct aout *w, const char *what, int err)
 {
 	char pbuf[1024], wbuf[1024];
 
-	aout_printable(what != NULL ? what : "failed", wbuf, sizeof wbuf);
+	escape_cstr(what != NULL ? what : "failed", wbuf, sizeof wbuf);
 	if (err != 0)
-		log_warnx("%s: %s: %s", aout_printable((const char *)w->path.data,
+		log_warnx("%s: %s: %s", escape_cstr((const char *)w->path.data,
 			  pbuf, sizeof pbuf), wbuf, coffer_strerror(err));
 	else
-		log_warnx("%s: %s", aout_printable((const char *)w->path.data, pbuf,
+		log_warnx("%s: %s", escape_cstr((const char *)w->path.data, pbuf,
 			  sizeof pbuf), wbuf);
 	w->res.errors++;
 }
@@ -699,7 +669,7 @@ static int aout_node(struct aout *w, const struct node *n)
 		char pbuf[1024];
 
 		/* As tar does: a socket cannot be recreated usefully anyway. */
-		log_warnx("%s: socket not archived", aout_printable(
+		log_warnx("%s: socket not archived", escape_cstr(
 			  (const char *)w->path.data, pbuf, sizeof pbuf));
 		return 0;
 	}
@@ -798,7 +768,7 @@ static int aout_node(struct aout *w, const struct node *n)
 	else if (n->flags & NODE_F_CHANGED) {
 		char pbuf[1024];
 
-		log_warnx("%s: changed while it was backed up", aout_printable(
+		log_warnx("%s: changed while it was backed up", escape_cstr(
 			  (const char *)w->path.data, pbuf, sizeof pbuf));
 	}
 out:
@@ -969,7 +939,7 @@ int restore_to_archive(struct repo *r, const struct snapshot *snap, int fd,
 		if (w.incl_found[i])
 			continue;
 		log_errorx("%s: not found in the snapshot",
-			   aout_printable(o->includes[i], pbuf, sizeof pbuf));
+			   escape_cstr(o->includes[i], pbuf, sizeof pbuf));
 		w.res.errors++;
 	}
 	if (archive_write_close(w.a) != ARCHIVE_OK) {

@@ -34,6 +34,7 @@
 
 #include "fs/fsmeta.h"
 #include "io/io.h"
+#include "util/escape.h"
 #include "util/log.h"
 
 #define PROGRESS_INTERVAL_NS 250000000ull /* at most four calls a second */
@@ -101,32 +102,6 @@ enum select { SEL_SKIP, SEL_FULL, SEL_PARTIAL };
 
 /* ---- paths for messages ----------------------------------------------- */
 
-/* Length of a printable UTF-8 sequence at p, 0 if it is not one. */
-static size_t utf8_printable(const uint8_t *p, size_t n)
-{
-	size_t len, i;
-
-	if (p[0] >= 0x20 && p[0] < 0x7f)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	/* C1 controls (U+0080..U+009F) drive terminals too. */
-	if (p[0] == 0xc2 && p[1] < 0xa0)
-		return 0;
-	return len;
-}
-
 /*
  * Printable form of bytes: valid UTF-8 passes, control characters and
  * invalid bytes become \xHH and a backslash \\, so a name with a newline or
@@ -135,28 +110,10 @@ static size_t utf8_printable(const uint8_t *p, size_t n)
  */
 static const char *esc(struct ctx *c, const uint8_t *p, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	int r = 0;
+	int r;
 
 	buf_reset(&c->esc);
-	if (n == 0)
-		r = buf_put(&c->esc, "/", 1);
-	for (size_t i = 0; i < n && r == 0;) {
-		size_t k = utf8_printable(p + i, n - i);
-
-		if (k > 0 && p[i] != '\\') {
-			r = buf_put(&c->esc, p + i, k);
-			i += k;
-		} else if (p[i] == '\\') {
-			r = buf_put(&c->esc, "\\\\", 2);
-			i++;
-		} else {
-			char x[4] = { '\\', 'x', hex[p[i] >> 4], hex[p[i] & 15] };
-
-			r = buf_put(&c->esc, x, 4);
-			i++;
-		}
-	}
+	r = n == 0 ? buf_put(&c->esc, "/", 1) : escape_append(&c->esc, p, n);
 	if (r == 0)
 		r = buf_put_u8(&c->esc, 0);
 	return r == 0 ? (const char *)c->esc.data : "?";

@@ -1130,8 +1130,16 @@ static void test_damaged(void **state)
 	assert_int_equal(ingest(f, in, &res), 0);
 	assert_int_equal(count_snapshots(f->r), 1);
 
-	/* Nothing at all is an empty archive, as for tar: an empty snapshot. */
+	/* Zero bytes is no archive (a failed producer): refused, no snapshot. */
 	write_bytes(bad, "", 0);
+	assert_int_equal(ingest(f, bad, &res), -ENODATA);
+	assert_int_equal(count_snapshots(f->r), 1);
+
+	/* A valid tar without entries (two zero blocks) is an empty snapshot. */
+	buf = calloc(1, 1024);
+	assert_non_null(buf);
+	write_bytes(bad, buf, 1024);
+	free(buf);
 	assert_int_equal(ingest(f, bad, &res), 0);
 	assert_int_equal(res.stats.files + res.stats.dirs + res.stats.others, 0);
 	assert_int_equal(res.stats.errors, 0);
