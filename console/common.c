@@ -140,6 +140,9 @@ struct repo *console_open_repo(const struct common_opts *c)
 	char *pass;
 	size_t len;
 	struct repo *r = NULL;
+	/* A repository this program cannot read is refused before any prompt. */
+	if (repo_probe(c->repo) != 0)
+		return NULL;
 	if (passphrase_get(c, false, &pass, &len) != 0)
 		return NULL;
 	int e = repo_open(c->repo, pass, len, &r);

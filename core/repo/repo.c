@@ -246,6 +246,30 @@ out:
 	return e;
 }
 
+int repo_probe(const char *dir)
+{
+	struct store *st = NULL;
+	struct buf b = { 0 };
+	struct repo_config c;
+	int e = store_local_open(dir, 0, &st);
+	if (e != 0) {
+		log_errorx(e == -ENOENT ? "no repository at %s" : "cannot open repository at %s: %s",
+			   dir, coffer_strerror(e));
+		return e;
+	}
+	e = store_get(st, STORE_CONFIG, "config", &b);
+	if (e != 0)
+		log_errorx("cannot read repository config: %s", coffer_strerror(e));
+	else if ((e = repo_config_decode(b.data, b.len, &c)) == 0 && suite_by_id(c.suite) == NULL) {
+		log_errorx("repository uses cryptographic suite %u, which this program "
+			   "does not support", c.suite);
+		e = -ENOTSUP;
+	}
+	buf_fini(&b);
+	store_close(st);
+	return e;
+}
+
 struct keyfile_try {
 	struct repo *r;
 	const char *pass;

@@ -47,6 +47,14 @@ int repo_init(const char *dir, const char *pass, size_t pass_len,
 struct repo;
 
 /*
+ * Checks that dir holds a repository this program can read (magic, format
+ * version, suite) without any key: called before asking for a passphrase,
+ * so a newer repository is refused first. Returns 0, -ENOENT, -EBADMSG or
+ * -ENOTSUP, having said why on stderr.
+ */
+int repo_probe(const char *dir);
+
+/*
  * Opens a repository. Returns -ENOENT if dir holds no repository,
  * -ENOTSUP if its format version or suite is newer than this program
  * knows, -EACCES if the passphrase opens no key file, -EBADMSG if the

@@ -32,10 +32,14 @@ struct lock_info {
 	char *host;
 };
 
-/* Start time of a process (field 22 of /proc/PID/stat), 0 if unknown. */
-static uint64_t proc_start_time(pid_t pid)
+/*
+ * Start time of a process (field 22 of /proc/PID/stat), 0 if unknown, and
+ * whether it is a zombie (it has exited; only its parent has not reaped it).
+ */
+static uint64_t proc_start_time(pid_t pid, bool *zombie)
 {
 	char path[64], line[1024];
+	*zombie = false;
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
 	FILE *f = fopen(path, "re");
 	if (f == NULL)
@@ -45,8 +49,10 @@ static uint64_t proc_start_time(pid_t pid)
 	line[n] = 0;
 	/* The command name may hold spaces and parentheses: skip to the last ')'. */
 	char *p = strrchr(line, ')');
-	if (p == NULL)
+	if (p == NULL || p[1] != ' ')
 		return 0;
+	char state = p[2];
+	*zombie = state == 'Z' || state == 'X';
 	unsigned long long v = 0;
 	/* After ") " come fields 3..; start time is field 22. */
 	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
@@ -105,8 +111,9 @@ static bool lock_is_stale(const struct lock_info *l, const char *host)
 		return false; /* cannot tell for another host: assume alive */
 	if (kill((pid_t)l->pid, 0) != 0 && errno == ESRCH)
 		return true;
-	uint64_t st = proc_start_time((pid_t)l->pid);
-	return st != 0 && l->start != 0 && st != l->start;
+	bool zombie;
+	uint64_t st = proc_start_time((pid_t)l->pid, &zombie);
+	return zombie || (st != 0 && l->start != 0 && st != l->start);
 }
 
 struct lock_scan {
@@ -163,10 +170,11 @@ int repo_lock(struct repo *r, bool exclusive)
 	if (r->lock_name[0])
 		return -EALREADY;
 	struct lock_scan ls = { .r = r, .exclusive = exclusive };
+	bool zombie;
 	if (gethostname(ls.host, sizeof ls.host - 1) != 0)
 		strcpy(ls.host, "unknown");
 	struct lock_info me = { .exclusive = exclusive, .pid = (uint32_t)getpid(),
-				.start = proc_start_time(getpid()),
+				.start = proc_start_time(getpid(), &zombie),
 				.time = (uint64_t)time(NULL), .host = ls.host };
 	struct buf pt = { 0 }, sealed = { 0 };
 	uint8_t rnd[16];

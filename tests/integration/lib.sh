@@ -58,3 +58,54 @@ expect_rc() {
 # Bytes in all pack files of a repository.
 pack_bytes() { find "$1/data" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}'; }
 pack_count() { find "$1/data" -type f | wc -l; }
+
+# --- Helpers added for test_dedup/confidentiality/damage/crash/forget_prune (h8) ---
+# json_num FIELD: the first numeric value of "FIELD": in the JSON on stdin.
+json_num() { grep -o "\"$1\":[0-9.]*" | awk -F: 'NR == 1 {print $2}'; }
+# snapshot_ids REPO: the full hex IDs of the repository's snapshots, sorted.
+snapshot_ids() {
+	"$COFFER" snapshots --repo "$1" --json | grep -o '"id":"[0-9a-f]*"' | cut -d'"' -f4 | sort
+}
+# repo_state DIR: every path under DIR with size and mtime, to prove nothing changed.
+repo_state() { find "$1" -printf '%p %s %T@\n' | sort; }
+# flip_byte FILE OFFSET: replaces the byte at OFFSET by a different value.
+flip_byte() {
+	local f=$1 off=$2 old new
+	old=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+	[ -n "$old" ] || fail "flip_byte: offset $off is beyond the end of $f"
+	new=$(((old + 1 + RANDOM % 255) % 256))
+	# shellcheck disable=SC2059
+	printf "$(printf '\\%03o' "$new")" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+}
+# rand_below N: a random integer in [0, N) (N up to 2^45).
+rand_below() { echo $(((RANDOM << 30 | RANDOM << 15 | RANDOM) % $1)); }
+
+# --- Helpers added for test_fidelity/cli/archive_cli (h7) ---
+# soft_fail MSG: records a failed check and goes on, so that one run names
+# every failure; finish_checks (call it last) fails the test if any was
+# recorded.
+SOFT_FAILS=0
+soft_fail() {
+	echo "FAIL: $*" >&2
+	SOFT_FAILS=$((SOFT_FAILS + 1))
+}
+finish_checks() {
+	[ "$SOFT_FAILS" -eq 0 ] || fail "$SOFT_FAILS check(s) failed (see above)"
+}
+# make_deep DIR LEVELS [LINK]: a chain of LEVELS directories of 200-byte
+# names below DIR (made if absent), deeper than PATH_MAX for LEVELS >= 21,
+# built with relative steps (a logical cd fails past PATH_MAX, cd -P does
+# not). Leaves a file "bottom" in the last directory and, if LINK (a short
+# path) is given, a hard link to it named "linked".
+make_deep() {
+	local name
+	name=$(printf 'd%.0s' $(seq 200))
+	(
+		mkdir -p "$1" && cd -P "$1" || exit 1
+		for _ in $(seq "$2"); do
+			mkdir "$name" && cd -P "$name" || exit 1
+		done
+		printf 'at the bottom\n' >bottom || exit 1
+		if [ -n "${3:-}" ]; then ln "$3" linked || exit 1; fi
+	)
+}
