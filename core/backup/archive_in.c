@@ -1267,20 +1267,12 @@ int backup_archive(struct repo *r, int fd, const char *name,
 	if ((e = ain_open(&w, fd)) != 0 || (e = ain_read_all(&w)) != 0)
 		goto out;
 	w.cur = NULL;
-	if ((e = ain_save(&w, s.tree)) != 0 || (e = repo_flush(r)) != 0) {
+	if ((e = ain_save(&w, s.tree)) != 0) {
 		log_errorx("backup failed: %s", coffer_strerror(e));
 		goto out;
 	}
 	ain_progress(&w, true);
-	s.stats = w.st;
-	backup_stats_finish(&s.stats, r, &before, t0);
-	if ((e = repo_snapshot_save(r, &s, res->snapshot_id)) != 0) {
-		log_errorx("cannot save snapshot: %s", coffer_strerror(e));
-		goto out;
-	}
-	res->stats = s.stats;
-	res->has_parent = false;
-	memset(res->parent, 0, sizeof res->parent);
+	e = backup_commit(r, &s, &w.st, &before, t0, res);
 out:
 	if (w.a != NULL)
 		archive_read_free(w.a);

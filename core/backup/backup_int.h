@@ -11,11 +11,14 @@
 int backup_snapshot_prepare(struct snapshot *s, const struct backup_opts *o,
 			    const char *source);
 /*
- * Fills the write counters and duration of st from what the repository
- * added since `before` and the CLOCK_MONOTONIC start time t0 (ns).
+ * Finishes a backup whose trees are saved (s->tree set): flushes the
+ * repository (packs, then index), fills s->stats from the walk's counters,
+ * what the repository added since `before` and the start time t0 (ns,
+ * CLOCK_MONOTONIC), saves the snapshot and fills res. Names the failure.
  */
-void backup_stats_finish(struct snapshot_stats *st, struct repo *r,
-			 const struct repo_write_stats *before, uint64_t t0);
+int backup_commit(struct repo *r, struct snapshot *s, const struct snapshot_stats *walked,
+		  const struct repo_write_stats *before, uint64_t t0,
+		  struct backup_result *res);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t backup_now_ns(void);
 

@@ -617,15 +617,30 @@ int backup_snapshot_prepare(struct snapshot *s, const struct backup_opts *o,
 	return 0;
 }
 
-void backup_stats_finish(struct snapshot_stats *st, struct repo *r,
-			 const struct repo_write_stats *before, uint64_t t0)
+int backup_commit(struct repo *r, struct snapshot *s, const struct snapshot_stats *walked,
+		  const struct repo_write_stats *before, uint64_t t0,
+		  struct backup_result *res)
 {
+	int e = repo_flush(r);
+	if (e != 0) {
+		log_errorx("backup failed: %s", coffer_strerror(e));
+		return e;
+	}
 	struct repo_write_stats after;
 	repo_write_stats(r, &after);
-	st->blobs_added = after.blobs_added - before->blobs_added;
-	st->bytes_added = after.bytes_added - before->bytes_added;
-	st->stored_added = after.stored_added - before->stored_added;
-	st->duration_ns = backup_now_ns() - t0;
+	s->stats = *walked;
+	s->stats.blobs_added = after.blobs_added - before->blobs_added;
+	s->stats.bytes_added = after.bytes_added - before->bytes_added;
+	s->stats.stored_added = after.stored_added - before->stored_added;
+	s->stats.duration_ns = backup_now_ns() - t0;
+	if ((e = repo_snapshot_save(r, s, res->snapshot_id)) != 0) {
+		log_errorx("cannot save snapshot: %s", coffer_strerror(e));
+		return e;
+	}
+	res->stats = s->stats;
+	res->has_parent = s->has_parent;
+	memcpy(res->parent, s->parent, sizeof res->parent);
+	return 0;
 }
 
 int backup_paths(struct repo *r, char *const *paths, size_t n_paths,
@@ -679,22 +694,12 @@ int backup_paths(struct repo *r, char *const *paths, size_t n_paths,
 	}
 	(void)buf_put(&w.path, "/", 2);
 	e = walk_vdir(&w, rootfd, &root, s.has_parent ? old_tree : NULL, s.tree);
-	if (e == 0)
-		e = repo_flush(r);
 	if (e != 0) {
 		log_errorx("backup failed: %s", coffer_strerror(e));
 		goto out;
 	}
 	walk_progress(&w, true);
-	s.stats = w.st;
-	backup_stats_finish(&s.stats, r, &before, t0);
-	if ((e = repo_snapshot_save(r, &s, res->snapshot_id)) != 0) {
-		log_errorx("cannot save snapshot: %s", coffer_strerror(e));
-		goto out;
-	}
-	res->stats = s.stats;
-	res->has_parent = s.has_parent;
-	memcpy(res->parent, s.parent, 32);
+	e = backup_commit(r, &s, &w.st, &before, t0, res);
 out:
 	if (rootfd >= 0)
 		close(rootfd);

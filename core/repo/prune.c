@@ -184,19 +184,12 @@ static int prune_pack_finish(struct prune *p, int t)
 	uint8_t *file = NULL, id[32];
 	size_t len, n;
 	struct blob_entry *entries = NULL;
-	char name[65];
 	int e = pack_writer_finish(w, repo_suite(p->r), repo_meta_key(p->r), 0, &file, &len,
 				   id, &entries, &n);
 	if (e != 0)
 		goto out;
-	hex_encode(id, 32, name);
-	e = store_put(repo_store(p->r), STORE_PACK, name, file, len);
-	if (e == -EEXIST)
-		e = 0;
-	if (e != 0) {
-		log_errorx("cannot write pack %s: %s", name, coffer_strerror(e));
+	if ((e = repo_pack_store(p->r, file, len, id)) != 0)
 		goto out;
-	}
 	struct index_pack *nf = realloc(p->fresh, (p->n_fresh + 1) * sizeof *nf);
 	if (nf == NULL) {
 		e = -ENOMEM;

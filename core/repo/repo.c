@@ -440,3 +440,52 @@ int repo_meta_open(const struct repo *r, enum store_kind k, const uint8_t *in,
 		out->len = len - AEAD_OVERHEAD;
 	return e;
 }
+
+int repo_meta_save(struct repo *r, enum store_kind k, const void *pt, size_t len,
+		   uint8_t id[32])
+{
+	struct buf sealed = { 0 };
+	char name[65];
+	int e = repo_meta_seal(r, k, pt, len, &sealed);
+	if (e == 0)
+		e = crypto_sha256(sealed.data, sealed.len, id);
+	if (e == 0) {
+		repo_hex_name(id, name);
+		e = store_put(r->store, k, name, sealed.data, sealed.len);
+		if (e == -EEXIST) /* content-named: identical content already there */
+			e = 0;
+	}
+	buf_fini(&sealed);
+	return e;
+}
+
+int repo_meta_load(struct repo *r, enum store_kind k, const char *name, struct buf *pt)
+{
+	struct buf raw = { 0 };
+	uint8_t sum[32];
+	char hex[65];
+	int e = store_get(r->store, k, name, &raw);
+	if (e == 0)
+		e = crypto_sha256(raw.data, raw.len, sum);
+	if (e == 0) {
+		repo_hex_name(sum, hex);
+		if (strcmp(hex, name) != 0)
+			e = -EBADMSG; /* the content does not match its name */
+	}
+	if (e == 0)
+		e = repo_meta_open(r, k, raw.data, raw.len, pt);
+	buf_fini(&raw);
+	return e;
+}
+
+int repo_pack_store(struct repo *r, const uint8_t *file, size_t len, const uint8_t id[32])
+{
+	char name[65];
+	repo_hex_name(id, name);
+	int e = store_put(r->store, STORE_PACK, name, file, len);
+	if (e == -EEXIST) /* content-named: identical content already there */
+		e = 0;
+	if (e != 0)
+		log_errorx("cannot write pack %s: %s", name, coffer_strerror(e));
+	return e;
+}

@@ -38,21 +38,11 @@ void repo_packs_fini(struct repo *r)
 
 int repo_index_file_save(struct repo *r, const struct index_file *f, uint8_t id[32])
 {
-	struct buf pt = { 0 }, sealed = { 0 };
-	char name[65];
+	struct buf pt = { 0 };
 	int e = index_file_encode(f, &pt);
 	if (e == 0)
-		e = repo_meta_seal(r, STORE_INDEX, pt.data, pt.len, &sealed);
-	if (e == 0)
-		e = crypto_sha256(sealed.data, sealed.len, id);
-	if (e == 0) {
-		repo_hex_name(id, name);
-		e = store_put(r->store, STORE_INDEX, name, sealed.data, sealed.len);
-		if (e == -EEXIST) /* content-named: identical content already there */
-			e = 0;
-	}
+		e = repo_meta_save(r, STORE_INDEX, pt.data, pt.len, id);
 	buf_fini(&pt);
-	buf_fini(&sealed);
 	return e;
 }
 
@@ -82,19 +72,12 @@ static int repo_write_pack(struct repo *r, struct repo_packer *p)
 	uint8_t *file = NULL, pack_id[32];
 	size_t file_len, n;
 	struct blob_entry *entries = NULL;
-	char name[65];
 	int e = pack_writer_finish(p->w, r->suite, r->keys->meta, 0, &file, &file_len,
 				   pack_id, &entries, &n);
 	if (e != 0)
 		goto out;
-	repo_hex_name(pack_id, name);
-	e = store_put(r->store, STORE_PACK, name, file, file_len);
-	if (e == -EEXIST)
-		e = 0;
-	if (e != 0) {
-		log_errorx("cannot write pack %s: %s", name, coffer_strerror(e));
+	if ((e = repo_pack_store(r, file, file_len, pack_id)) != 0)
 		goto out;
-	}
 	if ((e = index_add_pack(r->index, pack_id, 0, entries, n)) != 0)
 		goto out;
 	struct index_pack *np = realloc(r->unindexed, (r->n_unindexed + 1) * sizeof *np);
@@ -249,22 +232,10 @@ int repo_tree_load(struct repo *r, const uint8_t id[BLOB_ID_LEN], struct tree *t
 
 int repo_index_file_load(struct repo *r, const char *name, struct index_file *f)
 {
-	struct buf raw = { 0 }, pt = { 0 };
-	uint8_t sum[32];
-	char hex[65];
-	int e = store_get(r->store, STORE_INDEX, name, &raw);
-	if (e == 0)
-		e = crypto_sha256(raw.data, raw.len, sum);
-	if (e == 0) {
-		repo_hex_name(sum, hex);
-		if (strcmp(hex, name) != 0)
-			e = -EBADMSG; /* content does not match its name */
-	}
-	if (e == 0)
-		e = repo_meta_open(r, STORE_INDEX, raw.data, raw.len, &pt);
+	struct buf pt = { 0 };
+	int e = repo_meta_load(r, STORE_INDEX, name, &pt);
 	if (e == 0)
 		e = index_file_decode(pt.data, pt.len, f);
-	buf_fini(&raw);
 	buf_fini(&pt);
 	return e;
 }

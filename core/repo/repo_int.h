@@ -65,6 +65,17 @@ struct repo {
 int repo_hex_name(const uint8_t id[32], char name[65]);
 
 /*
+ * Seals plaintext as an object of kind k (index, snapshot) and stores it
+ * under the SHA-256 of the sealed bytes, returned in id.
+ */
+int repo_meta_save(struct repo *r, enum store_kind k, const void *pt, size_t len,
+		   uint8_t id[32]);
+/* Reads object `name` of kind k, checks it matches its name, opens it into pt. */
+int repo_meta_load(struct repo *r, enum store_kind k, const char *name, struct buf *pt);
+/* Stores a finished pack file under its ID (naming it on failure). */
+int repo_pack_store(struct repo *r, const uint8_t *file, size_t len, const uint8_t id[32]);
+
+/*
  * Parsers of the small metadata objects, exposed for their fuzz harness
  * (tests/fuzz/fuzz_repo_meta.c). Each returns 0, -EBADMSG or -ENOTSUP.
  */

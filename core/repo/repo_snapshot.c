@@ -11,41 +11,21 @@
 
 int repo_snapshot_save(struct repo *r, const struct snapshot *s, uint8_t id[32])
 {
-	struct buf pt = { 0 }, sealed = { 0 };
-	char name[65];
+	struct buf pt = { 0 };
 	int e = snapshot_encode(s, &pt);
 	if (e == 0)
-		e = repo_meta_seal(r, STORE_SNAPSHOT, pt.data, pt.len, &sealed);
-	if (e == 0)
-		e = crypto_sha256(sealed.data, sealed.len, id);
-	if (e == 0) {
-		repo_hex_name(id, name);
-		e = store_put(r->store, STORE_SNAPSHOT, name, sealed.data, sealed.len);
-	}
+		e = repo_meta_save(r, STORE_SNAPSHOT, pt.data, pt.len, id);
 	buf_fini(&pt);
-	buf_fini(&sealed);
 	return e;
 }
 
 /* Loads by object name, checking the content against the name first. */
 static int repo_snapshot_load_name(struct repo *r, const char *name, struct snapshot *s)
 {
-	struct buf raw = { 0 }, pt = { 0 };
-	uint8_t sum[32];
-	char hex[65];
-	int e = store_get(r->store, STORE_SNAPSHOT, name, &raw);
-	if (e == 0)
-		e = crypto_sha256(raw.data, raw.len, sum);
-	if (e == 0) {
-		repo_hex_name(sum, hex);
-		if (strcmp(hex, name) != 0)
-			e = -EBADMSG;
-	}
-	if (e == 0)
-		e = repo_meta_open(r, STORE_SNAPSHOT, raw.data, raw.len, &pt);
+	struct buf pt = { 0 };
+	int e = repo_meta_load(r, STORE_SNAPSHOT, name, &pt);
 	if (e == 0)
 		e = snapshot_decode(pt.data, pt.len, s);
-	buf_fini(&raw);
 	buf_fini(&pt);
 	return e;
 }
