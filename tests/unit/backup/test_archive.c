@@ -47,6 +47,8 @@
 #include "restore/restore.h"
 #include "util/hex.h"
 
+#include "testutil.h"
+
 struct region {
 	uint64_t off, len;
 };
@@ -96,14 +98,6 @@ struct fixture {
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static void rm_rf(const char *path)
-{
-	char cmd[600];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-	assert_int_equal(system(cmd), 0);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
@@ -131,7 +125,7 @@ static int teardown(void **state)
 
 	repo_close(f->r);
 	if (getenv("COFFER_TEST_KEEP") == NULL)
-		rm_rf(f->base);
+		testutil_rm_tree(AT_FDCWD, f->base);
 	free(f);
 	return 0;
 }
@@ -1151,25 +1145,6 @@ static void test_damaged(void **state)
 #define HUGE_SIZE ((65u << 20) + 12345)
 #define HUGE_PERIOD (64u << 10)
 
-static void damage_blob(struct fixture *f, const uint8_t id[BLOB_ID_LEN])
-{
-	struct blob_loc loc;
-	char hex[65], path[512];
-	uint8_t c;
-	int fd;
-
-	assert_true(index_lookup(repo_index(f->r), id, &loc));
-	hex_encode(index_pack_id(repo_index(f->r), loc.pack_no), 32, hex);
-	snprintf(path, sizeof path, "%s/data/%.2s/%s", f->repo, hex, hex);
-	fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	off_t off = (off_t)loc.e.offset + loc.e.stored_len / 2;
-	assert_int_equal(pread(fd, &c, 1, off), 1);
-	c ^= 0x40;
-	assert_int_equal(pwrite(fd, &c, 1, off), 1);
-	close(fd);
-}
-
 /* Copies the node at "dir/name" of a snapshot (extents included). */
 static void get_node(struct fixture *f, const uint8_t root[BLOB_ID_LEN], const char *dir,
 		     const char *name, struct node *out)
@@ -1258,8 +1233,8 @@ static void test_damaged_blob_export(void **state)
 	}
 	assert_non_null(bad);
 	assert_true(bad_count < huge.n_extents);
-	damage_blob(f, small.extents[1].id);
-	damage_blob(f, bad);
+	testutil_damage_blob(f->r, f->repo, small.extents[1].id);
+	testutil_damage_blob(f->r, f->repo, bad);
 
 	export(f, res.snapshot_id, out, ARCHIVE_PAX, NULL, &rres, &snap);
 	snapshot_fini(&snap);

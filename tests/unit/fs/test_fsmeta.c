@@ -25,6 +25,8 @@
 
 #include "fs/fsmeta.h"
 
+#include "testutil.h"
+
 #define ACL_ACCESS "system.posix_acl_access"
 #define ACL_DEFAULT "system.posix_acl_default"
 
@@ -32,39 +34,6 @@ struct fixture {
 	char dir[256];
 	int fd;
 };
-
-/* Removes name in dirfd and everything below it, by descriptor only. */
-static void rm_at(int dfd, const char *name)
-{
-	struct stat st;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		int fd;
-		DIR *d;
-		struct dirent *e;
-
-		/* Mode 000 directories: a non-root owner must open them up first. */
-		if (fchmodat(dfd, name, 0700, 0) != 0) {
-			/* not ours: try anyway */
-		}
-		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-		d = fd >= 0 ? fdopendir(fd) : NULL;
-
-		while (d != NULL && (e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				rm_at(dirfd(d), e->d_name);
-		}
-		if (d != NULL)
-			closedir(d);
-		else if (fd >= 0)
-			close(fd);
-		unlinkat(dfd, name, AT_REMOVEDIR);
-	} else {
-		unlinkat(dfd, name, 0);
-	}
-}
 
 static int setup(void **state)
 {
@@ -85,7 +54,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	close(f->fd);
-	rm_at(AT_FDCWD, f->dir);
+	testutil_rm_tree(AT_FDCWD, f->dir);
 	free(f);
 	return 0;
 }

@@ -21,7 +21,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,8 @@
 #include "repo/maint.h"
 #include "repo/repo.h"
 #include "util/hex.h"
+
+#include "testutil.h"
 
 #define PASS "test passphrase"
 #define BLOB_LEN 3000
@@ -253,11 +254,6 @@ static void build_snapshot_b(struct fx *f)
 	save_snapshot(f->r, T0 + DAY, "host1", "/srv", f->tree_b, f->snap_b);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static void reopen(struct fx *f)
 {
 	repo_close(f->r);
@@ -303,7 +299,7 @@ static int teardown_repo(void **state)
 {
 	struct fx *f = *state;
 	repo_close(f->r);
-	nftw(f->base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rm_tree(AT_FDCWD, f->base);
 	free(f);
 	return 0;
 }
@@ -313,23 +309,9 @@ static void pack_path_of(struct fx *f, const uint8_t id[32], char *path, size_t 
 			 char hex[65], uint32_t *offset)
 {
 	struct blob_loc loc;
-	assert_true(index_lookup(repo_index(f->r), id, &loc));
-	hex_encode(index_pack_id(repo_index(f->r), loc.pack_no), 32, hex);
-	snprintf(path, size, "%s/data/%.2s/%s", f->dir, hex, hex);
+	testutil_blob_place(f->r, f->dir, id, path, size, hex, &loc);
 	if (offset != NULL)
 		*offset = loc.e.offset;
-}
-
-static void flip_byte(const char *path, off_t off)
-{
-	uint8_t b;
-	assert_int_equal(chmod(path, 0600), 0);
-	int fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, &b, 1, off), 1);
-	b ^= 0x01;
-	assert_int_equal(pwrite(fd, &b, 1, off), 1);
-	close(fd);
 }
 
 static size_t count_files(const char *dir)
@@ -439,7 +421,7 @@ static void test_check_pack_flip(void **state)
 	char path[512], hex[65], *out;
 	uint32_t off;
 	pack_path_of(f, f->a2, path, sizeof path, hex, &off);
-	flip_byte(path, off + 40);
+	testutil_flip_byte(path, off + 40, 0x01);
 	/* File content is not read without read_data. */
 	assert_int_equal(repo_check(f->r, &o, &res), 0);
 	o.read_data = true;
@@ -500,7 +482,7 @@ static void test_check_index_flip(void **state)
 	assert_int_equal(hex_decode(hex, pack_id, 32), 0);
 	assert_true(find_index_listing(f, pack_id, name));
 	snprintf(path, sizeof path, "%s/index/%s", f->dir, name);
-	flip_byte(path, 30);
+	testutil_flip_byte(path, 30, 0x01);
 	cap_start();
 	int e = repo_check(f->r, &o, &res);
 	out = cap_end();
@@ -526,7 +508,7 @@ static void test_check_snapshot_flip(void **state)
 	char path[512], hex[65];
 	hex_encode(f->snap_b, 32, hex);
 	snprintf(path, sizeof path, "%s/snapshots/%s", f->dir, hex);
-	flip_byte(path, 50);
+	testutil_flip_byte(path, 50, 0x01);
 	assert_int_equal(repo_check(f->r, &o, &res), -EBADMSG);
 	assert_int_equal(res.snapshots, 1);
 	assert_int_equal(res.errors, 1);
@@ -564,7 +546,7 @@ static void test_check_tree_flip(void **state)
 	char path[512], hex[65], *out, sb[9], line[128];
 	uint32_t off;
 	pack_path_of(f, f->srv_b, path, sizeof path, hex, &off);
-	flip_byte(path, off + 30);
+	testutil_flip_byte(path, off + 30, 0x01);
 	cap_start();
 	int e = repo_check(f->r, &o, &res);
 	out = cap_end();

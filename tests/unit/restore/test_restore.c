@@ -34,6 +34,8 @@
 #include "restore/restore.h"
 #include "util/hex.h"
 
+#include "testutil.h"
+
 #define PIECE (16u << 10)
 #define DEEP_LEVELS 25
 #define ODD_NAME "odd\nname\xff"
@@ -50,33 +52,6 @@ struct fixture {
 };
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static void rm_at(int dfd, const char *name)
-{
-	struct stat st;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		int fd;
-		DIR *d;
-		struct dirent *e;
-
-		if (fchmodat(dfd, name, 0700, 0) != 0) {
-			/* not ours: try anyway */
-		}
-		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-		d = fd >= 0 ? fdopendir(fd) : NULL;
-		while (d != NULL && (e = readdir(d)) != NULL)
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				rm_at(dirfd(d), e->d_name);
-		if (d != NULL)
-			closedir(d);
-		unlinkat(dfd, name, AT_REMOVEDIR);
-	} else {
-		unlinkat(dfd, name, 0);
-	}
-}
 
 static void put_file(int dfd, const char *name, const void *data, size_t len, mode_t mode)
 {
@@ -397,7 +372,7 @@ static int teardown(void **state)
 	repo_close(f->r);
 	snapshot_fini(&f->snap);
 	close(f->basefd);
-	rm_at(AT_FDCWD, f->base);
+	testutil_rm_tree(AT_FDCWD, f->base);
 	free(f);
 	return 0;
 }
@@ -549,26 +524,6 @@ static int restore_logged(struct fixture *f, const char *out, const struct resto
 	(*log)[len] = '\0';
 	fputs(*log, stderr); /* keep it visible in test output */
 	return e;
-}
-
-/* Flips one byte in the middle of the stored blob id, in its pack file. */
-static void damage_blob(struct fixture *f, const uint8_t id[BLOB_ID_LEN])
-{
-	struct blob_loc loc;
-	char hex[65], path[512];
-	uint8_t c;
-	int fd;
-
-	assert_true(index_lookup(repo_index(f->r), id, &loc));
-	hex_encode(index_pack_id(repo_index(f->r), loc.pack_no), 32, hex);
-	snprintf(path, sizeof path, "%s/data/%.2s/%s", f->repo, hex, hex);
-	fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	off_t off = (off_t)loc.e.offset + loc.e.stored_len / 2;
-	assert_int_equal(pread(fd, &c, 1, off), 1);
-	c ^= 0x40;
-	assert_int_equal(pwrite(fd, &c, 1, off), 1);
-	close(fd);
 }
 
 /* Finds the node at a stored path ("/srv/b/big"); copies what it needs. */
@@ -811,7 +766,7 @@ static void test_damaged_data_pack(void **state)
 
 	find_node(f, "/srv/b/big", &type, id, true);
 	assert_int_equal(type, NODE_FILE);
-	damage_blob(f, id);
+	testutil_damage_blob(f->r, f->repo, id);
 
 	assert_int_equal(restore_logged(f, "dmg", NULL, &res, &log), 0);
 	assert_non_null(strstr(log, "error: cannot restore /srv/b/big: a data blob is corrupt"));
@@ -834,7 +789,7 @@ static void test_damaged_tree_pack(void **state)
 
 	find_node(f, "/srv/b", &type, id, false);
 	assert_int_equal(type, NODE_DIR);
-	damage_blob(f, id);
+	testutil_damage_blob(f->r, f->repo, id);
 
 	assert_int_equal(restore_logged(f, "dmg", NULL, &res, &log), 0);
 	assert_non_null(strstr(log, "cannot restore the contents of /srv/b: its tree blob is corrupt"));

@@ -13,7 +13,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,8 @@
 #include <unistd.h>
 
 #include "store/store.h"
+
+#include "testutil.h"
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define PACK7F "7f23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -31,18 +32,6 @@ struct fixture {
 	char dir[300];   /* the store directory inside it */
 	int local;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int setup_mem(void **state)
 {
@@ -72,7 +61,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	store_close(f->s);
 	if (f->local)
-		rm_rf(f->base);
+		testutil_rm_tree(AT_FDCWD, f->base);
 	free(f);
 	return 0;
 }
