@@ -52,7 +52,9 @@ if [ -z "$data" ]; then
 		cp -a /usr/share/doc "$data/doc"
 		head -c 256M /dev/urandom >"$data/random.bin"
 		# Compressible: repeated text with some variation.
-		(for i in $(seq 1 200000); do echo "record $i: $(date -d @$i +%F) department archive entry"; done) |
+		awk 'BEGIN { for (i = 1; i <= 6000000; i++)
+			printf "record %d: day %d, department %d archive entry, status %s\n",
+				i, i / 86400, i % 97, (i % 13 ? "ok" : "retry") }' |
 			head -c 256M >"$data/text.log" || true
 	fi
 fi

@@ -27,8 +27,9 @@ static void backup_show_progress(const struct backup_progress *p, void *arg)
 
 static void backup_usage(void)
 {
-	fprintf(stderr, "usage: coffer backup --repo DIR [--tag TAG]... PATH...\n"
-			"       coffer backup --repo DIR [--tag TAG]... --from-archive FILE|-\n");
+	fprintf(stderr, "usage: coffer backup --repo DIR [--tag TAG]... [--threads N] PATH...\n"
+			"       coffer backup --repo DIR [--tag TAG]... [--threads N] --from-archive FILE|-\n"
+			"--threads: compression and encryption workers (default: the number of cores)\n");
 }
 
 static void print_result(const struct common_opts *c, const struct backup_result *res)
@@ -72,12 +73,15 @@ int cmd_backup(int argc, char **argv)
 		COMMON_LONGOPTS,
 		{ "tag", required_argument, NULL, 't' },
 		{ "from-archive", required_argument, NULL, 'A' },
+		{ "threads", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct common_opts c = { 0 };
 	char **tags = NULL;
 	size_t n_tags = 0;
 	const char *archive = NULL;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = cores > 0 ? (unsigned)cores : 1;
 	int opt, rc = EXIT_FAIL;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (common_opt(&c, opt, optarg))
@@ -94,6 +98,13 @@ int cmd_backup(int argc, char **argv)
 			break;
 		}
 		case 'A': archive = optarg; break;
+		case 'T':
+			if (parse_uint("threads", optarg, &threads) || threads < 1 || threads > 256) {
+				log_errorx("--threads must be between 1 and 256");
+				free(tags);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h': backup_usage(); free(tags); return EXIT_OK;
 		default: backup_usage(); free(tags); return EXIT_USAGE;
 		}
@@ -117,7 +128,14 @@ int cmd_backup(int argc, char **argv)
 		o.progress = backup_show_progress;
 		o.progress_arg = &ui;
 	}
-	int e = repo_load_index(r);
+	/* Workers compress and encrypt while this thread reads, chunks and
+	 * computes IDs. */
+	int e = repo_set_threads(r, threads);
+	if (e != 0) {
+		log_errorx("cannot start %u threads: %s", threads, coffer_strerror(e));
+		goto out;
+	}
+	e = repo_load_index(r);
 	if (e == -EBADMSG) {
 		/* Damaged index files only cost deduplication; check names them. */
 		log_warnx("some index files are damaged; run 'coffer check'");

@@ -111,6 +111,33 @@ bool idset_has(const struct idset *s, const uint8_t id[32])
 	return idset_get(s, id, NULL);
 }
 
+/*
+ * Linear probing without tombstones: after emptying a slot, later members
+ * of the same probe run are shifted back into the gap when their home slot
+ * does not lie (cyclically) between the gap and their current slot.
+ */
+bool idset_remove(struct idset *s, const uint8_t id[32])
+{
+	if (s->n == 0)
+		return false;
+	struct idset_slot *sl = idset_probe(s, id);
+	if (!sl->used)
+		return false;
+	size_t mask = s->cap - 1, gap = (size_t)(sl - s->slots);
+	sl->used = false;
+	s->n--;
+	for (size_t i = (gap + 1) & mask; s->slots[i].used; i = (i + 1) & mask) {
+		size_t home = idset_hash(s->slots[i].id) & mask;
+		bool stays = gap <= i ? (gap < home && home <= i) : (gap < home || home <= i);
+		if (stays)
+			continue;
+		s->slots[gap] = s->slots[i];
+		s->slots[i].used = false;
+		gap = i;
+	}
+	return true;
+}
+
 size_t idset_count(const struct idset *s)
 {
 	return s->n;

@@ -19,6 +19,8 @@ void idset_clear(struct idset *s);
 /* Adds id with value v (or updates v). *added (may be NULL) tells if new. */
 int idset_add(struct idset *s, const uint8_t id[32], uint64_t v, bool *added);
 bool idset_has(const struct idset *s, const uint8_t id[32]);
+/* Removes id if present; returns whether it was. */
+bool idset_remove(struct idset *s, const uint8_t id[32]);
 /* Returns true and sets *v if present. */
 bool idset_get(const struct idset *s, const uint8_t id[32], uint64_t *v);
 size_t idset_count(const struct idset *s);

@@ -304,6 +304,9 @@ int repo_open(const char *dir, const char *pass, size_t pass_len, struct repo **
 	if (r == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->work_cv, NULL);
+	pthread_cond_init(&r->space_cv, NULL);
+	pthread_cond_init(&r->idle_cv, NULL);
 	r->pack_size = 16u << 20;
 	r->zstd_level = 3;
 	int e = store_local_open(dir, 0, &r->store);
@@ -354,11 +357,11 @@ int repo_open(const char *dir, const char *pass, size_t pass_len, struct repo **
 		goto fail;
 	}
 	r->index = index_new();
-	bool allocated = r->index != NULL;
+	r->pending = idset_new();
+	bool allocated = r->index != NULL && r->pending != NULL;
 	for (int i = 0; i < 2; i++) {
 		r->packers[i].w = pack_writer_new();
-		r->packers[i].pending = idset_new();
-		allocated = allocated && r->packers[i].w && r->packers[i].pending;
+		allocated = allocated && r->packers[i].w;
 	}
 	if (!allocated) {
 		e = -ENOMEM;
@@ -377,6 +380,7 @@ void repo_close(struct repo *r)
 {
 	if (r == NULL)
 		return;
+	repo_workers_stop(r);
 	repo_unlock(r);
 	repo_packs_fini(r);
 	index_free(r->index);
@@ -384,6 +388,9 @@ void repo_close(struct repo *r)
 	buf_fini(&r->sealbuf);
 	secmem_free(r->keys, sizeof *r->keys);
 	store_close(r->store);
+	pthread_cond_destroy(&r->work_cv);
+	pthread_cond_destroy(&r->space_cv);
+	pthread_cond_destroy(&r->idle_cv);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }

@@ -166,6 +166,13 @@ const uint8_t *repo_id_key(const struct repo *r);
 
 /* Target size of a pack before it is written (default 16 MiB). */
 void repo_set_pack_size(struct repo *r, size_t bytes);
+/*
+ * Compresses and encrypts new blobs on n worker threads (0: on the
+ * caller's thread, the default). repo_blob_save then returns once the blob
+ * is accepted; errors surface at a later save or at repo_flush, which
+ * waits for every accepted blob. Call once, before saving.
+ */
+int repo_set_threads(struct repo *r, size_t n);
 /* zstd level for new blobs (default 3; 0 disables compression). */
 void repo_set_zstd_level(struct repo *r, int level);
 

@@ -15,6 +15,8 @@
 
 /* Write an index file after this many packs, so a crash loses little. */
 #define REPO_PACKS_PER_INDEX 64
+/* Plaintext queued for sealing workers at most (bounds memory). */
+#define REPO_QUEUE_MAX (64u << 20)
 
 static void index_packs_free(struct index_pack *p, size_t n)
 {
@@ -27,10 +29,10 @@ void repo_packs_fini(struct repo *r)
 {
 	for (int i = 0; i < 2; i++) {
 		pack_writer_free(r->packers[i].w);
-		idset_free(r->packers[i].pending);
 		r->packers[i].w = NULL;
-		r->packers[i].pending = NULL;
 	}
+	idset_free(r->pending);
+	r->pending = NULL;
 	index_packs_free(r->unindexed, r->n_unindexed);
 	r->unindexed = NULL;
 	r->n_unindexed = 0;
@@ -80,6 +82,9 @@ static int repo_write_pack(struct repo *r, struct repo_packer *p)
 		goto out;
 	if ((e = index_add_pack(r->index, pack_id, 0, entries, n)) != 0)
 		goto out;
+	/* Indexed now: no longer pending (other packs' blobs still are). */
+	for (size_t i = 0; i < n; i++)
+		(void)idset_remove(r->pending, entries[i].id);
 	struct index_pack *np = realloc(r->unindexed, (r->n_unindexed + 1) * sizeof *np);
 	if (np == NULL) {
 		e = -ENOMEM;
@@ -94,7 +99,6 @@ static int repo_write_pack(struct repo *r, struct repo_packer *p)
 	r->n_unindexed++;
 	r->wstats.packs_written++;
 	r->wstats.stored_added += file_len;
-	idset_clear(p->pending);
 	if (r->n_unindexed >= REPO_PACKS_PER_INDEX)
 		e = repo_write_unindexed(r);
 out:
@@ -110,13 +114,11 @@ int repo_blob_id(const struct repo *r, const void *data, size_t len, uint8_t id[
 	return blob_id(r->suite, r->keys->id, data, len, id);
 }
 
-/* Known in the index or pending in an open pack. Caller holds mu. */
+/* Known in the index or pending in this session. Caller holds mu. */
 static bool repo_blob_known_locked(struct repo *r, const uint8_t id[BLOB_ID_LEN])
 {
 	struct blob_loc loc;
-	return index_lookup(r->index, id, &loc) ||
-	       idset_has(r->packers[0].pending, id) ||
-	       idset_has(r->packers[1].pending, id);
+	return index_lookup(r->index, id, &loc) || idset_has(r->pending, id);
 }
 
 bool repo_blob_known(struct repo *r, const uint8_t id[BLOB_ID_LEN])
@@ -127,36 +129,189 @@ bool repo_blob_known(struct repo *r, const uint8_t id[BLOB_ID_LEN])
 	return known;
 }
 
+/* Records the first write failure; later saves and flushes return it. */
+static void repo_fail(struct repo *r, int e)
+{
+	if (r->write_error == 0)
+		r->write_error = e;
+	/* A producer waiting for queue space must see it. */
+	pthread_cond_broadcast(&r->space_cv);
+}
+
+/* Adds a sealed blob to its type's open pack, writing the pack when full. Holds mu. */
+static int repo_pack_add(struct repo *r, struct blob_entry *be, const uint8_t *sealed,
+			 size_t len)
+{
+	struct repo_packer *p = &r->packers[be->type == BLOB_TREE ? 1 : 0];
+	int e = pack_writer_add(p->w, be, sealed, len);
+	if (e == 0 && pack_writer_size(p->w) >= r->pack_size)
+		e = repo_write_pack(r, p);
+	if (e != 0)
+		repo_fail(r, e);
+	return e;
+}
+
+/* One accepted blob is packed (or dropped after a failure). Holds mu. */
+static void repo_job_done(struct repo *r)
+{
+	if (--r->busy == 0)
+		pthread_cond_broadcast(&r->idle_cv);
+}
+
+/*
+ * A sealing worker: takes queued blobs, compresses and encrypts them
+ * without the lock (the costly part), then adds them to a pack under it.
+ */
+static void *repo_seal_worker(void *arg)
+{
+	struct repo *r = arg;
+	struct buf sealed = { 0 };
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (r->queue_head == NULL && !r->stopping)
+			pthread_cond_wait(&r->work_cv, &r->mu);
+		struct seal_job *job = r->queue_head;
+		if (job == NULL)
+			break; /* stopping, and nothing left to do */
+		r->queue_head = job->next;
+		if (r->queue_head == NULL)
+			r->queue_tail = NULL;
+		r->queue_bytes -= job->len;
+		pthread_cond_signal(&r->space_cv);
+		if (r->write_error == 0) {
+			struct blob_entry be = { .type = (uint8_t)job->type };
+			memcpy(be.id, job->id, sizeof be.id);
+			pthread_mutex_unlock(&r->mu);
+			buf_reset(&sealed);
+			int e = blob_seal(r->suite, r->keys->data, &be, job->data, job->len,
+					  r->zstd_level, &sealed);
+			pthread_mutex_lock(&r->mu);
+			if (e == 0)
+				(void)repo_pack_add(r, &be, sealed.data, sealed.len);
+			else
+				repo_fail(r, e);
+		}
+		repo_job_done(r);
+		free(job);
+	}
+	pthread_mutex_unlock(&r->mu);
+	buf_fini(&sealed);
+	return NULL;
+}
+
+int repo_set_threads(struct repo *r, size_t n)
+{
+	if (r->n_workers > 0 || n == 0)
+		return r->n_workers == n ? 0 : -EINVAL;
+	r->workers = calloc(n, sizeof *r->workers);
+	if (r->workers == NULL)
+		return -ENOMEM;
+	for (; r->n_workers < n; r->n_workers++) {
+		int e = pthread_create(&r->workers[r->n_workers], NULL, repo_seal_worker, r);
+		if (e != 0) {
+			repo_workers_stop(r);
+			return -e;
+		}
+	}
+	return 0;
+}
+
+void repo_workers_stop(struct repo *r)
+{
+	if (r->workers == NULL)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->stopping = true;
+	pthread_cond_broadcast(&r->work_cv);
+	pthread_mutex_unlock(&r->mu);
+	for (size_t i = 0; i < r->n_workers; i++)
+		pthread_join(r->workers[i], NULL);
+	free(r->workers);
+	r->workers = NULL;
+	r->n_workers = 0;
+	r->stopping = false;
+}
+
+/*
+ * Queues a blob accepted under the lock for a worker. The copy is made
+ * without the lock; the caller waits while the queue holds more than
+ * REPO_QUEUE_MAX bytes, so memory stays bounded.
+ */
+static int repo_enqueue(struct repo *r, enum blob_type t, const uint8_t id[BLOB_ID_LEN],
+			const void *data, size_t len)
+{
+	struct seal_job *job = malloc(sizeof *job + len);
+	if (job != NULL) {
+		job->next = NULL;
+		job->type = t;
+		job->len = len;
+		memcpy(job->id, id, BLOB_ID_LEN);
+		if (len)
+			memcpy(job->data, data, len);
+	}
+	pthread_mutex_lock(&r->mu);
+	int e = job == NULL ? -ENOMEM : 0;
+	while (e == 0 && r->write_error == 0 && r->queue_head != NULL &&
+	       r->queue_bytes + len > REPO_QUEUE_MAX)
+		pthread_cond_wait(&r->space_cv, &r->mu);
+	if (e == 0)
+		e = r->write_error;
+	if (e == 0) {
+		if (r->queue_tail != NULL)
+			r->queue_tail->next = job;
+		else
+			r->queue_head = job;
+		r->queue_tail = job;
+		r->queue_bytes += len;
+		pthread_cond_signal(&r->work_cv);
+		job = NULL;
+	} else {
+		repo_fail(r, e);
+		repo_job_done(r);
+	}
+	pthread_mutex_unlock(&r->mu);
+	free(job);
+	return e;
+}
+
 int repo_blob_save(struct repo *r, enum blob_type t, const void *data, size_t len,
 		   uint8_t id[BLOB_ID_LEN], bool *added)
 {
 	uint8_t bid[BLOB_ID_LEN];
+	/* The ID (a MAC) is computed by the caller's thread: callers need it
+	 * at once to build trees, and deduplication needs it to decide. */
 	int e = repo_blob_id(r, data, len, bid);
 	if (e != 0)
 		return e;
 	pthread_mutex_lock(&r->mu);
-	bool is_new = !repo_blob_known_locked(r, bid);
-	if (r->write_error != 0)
+	bool is_new = false, queue = false;
+	if (r->write_error != 0) {
 		e = r->write_error;
-	else if (is_new) {
-		struct repo_packer *p = &r->packers[t == BLOB_TREE ? 1 : 0];
-		struct blob_entry be = { .type = (uint8_t)t };
-		memcpy(be.id, bid, sizeof bid);
-		buf_reset(&r->sealbuf);
-		e = blob_seal(r->suite, r->keys->data, &be, data, len, r->zstd_level,
-			      &r->sealbuf);
-		if (e == 0)
-			e = pack_writer_add(p->w, &be, r->sealbuf.data, r->sealbuf.len);
-		if (e == 0)
-			e = idset_add(p->pending, bid, 0, NULL);
+	} else if (!repo_blob_known_locked(r, bid)) {
+		is_new = true;
+		e = idset_add(r->pending, bid, 0, NULL);
 		if (e == 0) {
 			r->wstats.blobs_added++;
 			r->wstats.bytes_added += len;
-			if (pack_writer_size(p->w) >= r->pack_size)
-				e = repo_write_pack(r, p);
+			r->busy++;
+			queue = r->n_workers > 0;
+		}
+		if (e == 0 && !queue) {
+			struct blob_entry be = { .type = (uint8_t)t };
+			memcpy(be.id, bid, sizeof bid);
+			buf_reset(&r->sealbuf);
+			e = blob_seal(r->suite, r->keys->data, &be, data, len, r->zstd_level,
+				      &r->sealbuf);
+			if (e == 0)
+				e = repo_pack_add(r, &be, r->sealbuf.data, r->sealbuf.len);
+			else
+				repo_fail(r, e);
+			repo_job_done(r);
 		}
 	}
 	pthread_mutex_unlock(&r->mu);
+	if (queue)
+		e = repo_enqueue(r, t, bid, data, len);
 	if (e == 0) {
 		memcpy(id, bid, sizeof bid);
 		if (added != NULL)
@@ -168,6 +323,9 @@ int repo_blob_save(struct repo *r, enum blob_type t, const void *data, size_t le
 int repo_flush(struct repo *r)
 {
 	pthread_mutex_lock(&r->mu);
+	/* Every accepted blob must be in a pack before the packs are closed. */
+	while (r->busy > 0)
+		pthread_cond_wait(&r->idle_cv, &r->mu);
 	int e = r->write_error;
 	if (e == 0)
 		e = repo_write_pack(r, &r->packers[0]);

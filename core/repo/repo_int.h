@@ -28,10 +28,18 @@ struct repo_config {
 	uint32_t chunk_min, chunk_avg, chunk_max;
 };
 
+/* A blob accepted by repo_blob_save, waiting for a sealing worker. */
+struct seal_job {
+	struct seal_job *next;
+	enum blob_type type;
+	uint8_t id[BLOB_ID_LEN];
+	size_t len;
+	uint8_t data[];
+};
+
 /* An open pack being filled with blobs of one type. */
 struct repo_packer {
 	struct pack_writer *w;
-	struct idset *pending; /* IDs of blobs in w, not yet in the index */
 };
 
 struct repo {
@@ -46,12 +54,31 @@ struct repo {
 	size_t n_index_files;
 	uint8_t (*index_files)[32];
 	struct repo_packer packers[2]; /* [0] data blobs, [1] tree blobs */
+	/*
+	 * IDs accepted in this session and not yet in the index: queued for
+	 * sealing, being sealed, or in an open pack. Deduplication checks it
+	 * with the index, so a blob is stored once however many threads save
+	 * it.
+	 */
+	struct idset *pending;
 	struct index_pack *unindexed;  /* packs written, not yet in an index file */
 	size_t n_unindexed;
 	struct repo_write_stats wstats;
 	size_t pack_size;
 	int zstd_level;
-	struct buf sealbuf;
+	struct buf sealbuf;             /* sealing without workers */
+
+	/* Sealing workers (repo_set_threads): compress + encrypt off the
+	 * caller's thread; guarded by mu. */
+	pthread_t *workers;
+	size_t n_workers;
+	struct seal_job *queue_head, *queue_tail;
+	size_t queue_bytes;             /* plaintext bytes queued */
+	size_t busy;                    /* jobs taken by a worker, not yet packed */
+	bool stopping;
+	pthread_cond_t work_cv;         /* a job was queued, or stopping */
+	pthread_cond_t space_cv;        /* queue_bytes went down */
+	pthread_cond_t idle_cv;         /* queue empty and no worker busy */
 	/*
 	 * First failure to write a pack or index: blobs of that pack are lost,
 	 * so every later save and flush of this session fails with it rather
@@ -63,6 +90,8 @@ struct repo {
 };
 
 int repo_hex_name(const uint8_t id[32], char name[65]);
+/* Stops and joins the sealing workers (after draining the queue). */
+void repo_workers_stop(struct repo *r);
 
 /*
  * Seals plaintext as an object of kind k (index, snapshot) and stores it
