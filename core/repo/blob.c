@@ -11,6 +11,7 @@
 #include "repo/blob.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,31 @@ int blob_id(const struct suite *s, const uint8_t id_key[CRYPTO_KEY_LEN],
 	    const void *data, size_t len, uint8_t id[BLOB_ID_LEN])
 {
 	return suite_mac(s, id_key, data, len, id);
+}
+
+/* Blobs at least this large are probed before being compressed. */
+#define BLOB_PROBE_MIN (64u << 10)
+#define BLOB_PROBE_LEN (4u << 10)
+
+/*
+ * Cheap test for incompressible data (already compressed or encrypted
+ * files, media): three 4 KiB samples, at the start, middle and end, each
+ * compressed at zstd's fastest level. The blob is worth compressing unless
+ * none of them shrinks by at least 1/32. A tenth of the cost of letting
+ * zstd find out on the whole blob.
+ */
+static bool blob_worth_compressing(const uint8_t *data, size_t len)
+{
+	if (len < BLOB_PROBE_MIN)
+		return true;
+	uint8_t z[ZSTD_COMPRESSBOUND(BLOB_PROBE_LEN)];
+	size_t starts[3] = { 0, len / 2 - BLOB_PROBE_LEN / 2, len - BLOB_PROBE_LEN };
+	for (int i = 0; i < 3; i++) {
+		size_t n = ZSTD_compress(z, sizeof z, data + starts[i], BLOB_PROBE_LEN, 1);
+		if (!ZSTD_isError(n) && n < BLOB_PROBE_LEN - BLOB_PROBE_LEN / 32)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -78,7 +104,7 @@ int blob_seal(const struct suite *s, const uint8_t data_key[CRYPTO_KEY_LEN],
 
 	if (len > BLOB_MAX_SIZE)
 		return -EINVAL;
-	if (zstd_level > 0 && len > 0 &&
+	if (zstd_level > 0 && len > 0 && blob_worth_compressing(data, len) &&
 	    (r = blob_compress(data, len, zstd_level, &z, &z_len)) != 0)
 		return r;
 	uint8_t comp = z != NULL ? BLOB_COMP_ZSTD : BLOB_COMP_NONE;

@@ -138,6 +138,32 @@ static void test_round_trip_random(void **state)
 	free(d);
 }
 
+/*
+ * Large blobs are probed (start, middle, end) before compressing: random
+ * ones are stored raw, and one compressible sample is enough to compress.
+ */
+static void test_incompressible_probe(void **state)
+{
+	size_t len = 256 << 10;
+	struct buf out = { 0 };
+	(void)state;
+	uint8_t *d = random_data(len);
+	struct blob_entry e = seal(d, len, BLOB_DATA, 3, &out);
+	assert_int_equal(e.comp, BLOB_COMP_NONE);
+	expect_open(&e, out.data, d, len);
+	/* Random except a compressible middle: the probe must say compress. */
+	uint8_t *t = text_data(64 << 10);
+	memcpy(d + len / 2 - (32 << 10), t, 64 << 10);
+	buf_reset(&out);
+	e = seal(d, len, BLOB_DATA, 3, &out);
+	assert_int_equal(e.comp, BLOB_COMP_ZSTD);
+	assert_true(e.stored_len < len);
+	expect_open(&e, out.data, d, len);
+	buf_fini(&out);
+	free(t);
+	free(d);
+}
+
 static void test_comp_choice(void **state)
 {
 	uint8_t *z = calloc(1, 4096);
@@ -440,6 +466,7 @@ int main(void)
 		cmocka_unit_test(test_id),
 		cmocka_unit_test(test_round_trip_compressible),
 		cmocka_unit_test(test_round_trip_random),
+		cmocka_unit_test(test_incompressible_probe),
 		cmocka_unit_test(test_comp_choice),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_appends),
