@@ -12,9 +12,14 @@
 struct chunk_stream {
 	struct repo *r;
 	const struct chunker_params *cp;
-	uint8_t *buf;        /* holds up to cap bytes not yet cut */
-	size_t len, cap;
-	uint64_t buf_off;    /* file offset of buf[0] */
+	/*
+	 * Bytes not yet cut are buf[start, start + len). Cutting advances
+	 * start; the rest moves to the front only when an append would not
+	 * fit, so each byte is moved at most about once, not once per chunk.
+	 */
+	uint8_t *buf;
+	size_t start, len, cap;
+	uint64_t buf_off;    /* file offset of buf[start] */
 	struct extent *ext;
 	size_t n_ext, cap_ext;
 };
@@ -48,6 +53,7 @@ void chunk_stream_free(struct chunk_stream *cs)
 
 void chunk_stream_reset(struct chunk_stream *cs)
 {
+	cs->start = 0;
 	cs->len = 0;
 	cs->buf_off = 0;
 	cs->n_ext = 0;
@@ -64,15 +70,17 @@ static int chunk_stream_emit(struct chunk_stream *cs, size_t n)
 		cs->cap_ext = cap;
 	}
 	struct extent *x = &cs->ext[cs->n_ext];
-	int e = repo_blob_save(cs->r, BLOB_DATA, cs->buf, n, x->id, NULL);
+	int e = repo_blob_save(cs->r, BLOB_DATA, cs->buf + cs->start, n, x->id, NULL);
 	if (e != 0)
 		return e;
 	x->offset = cs->buf_off;
 	x->len = (uint32_t)n;
 	cs->n_ext++;
 	cs->buf_off += n;
+	cs->start += n;
 	cs->len -= n;
-	memmove(cs->buf, cs->buf + n, cs->len);
+	if (cs->len == 0)
+		cs->start = 0;
 	return 0;
 }
 
@@ -80,7 +88,7 @@ static int chunk_stream_emit(struct chunk_stream *cs, size_t n)
 static int chunk_stream_cut(struct chunk_stream *cs, bool eof)
 {
 	while (cs->len > 0) {
-		size_t n = chunker_find_cut(cs->cp, cs->buf, cs->len, eof);
+		size_t n = chunker_find_cut(cs->cp, cs->buf + cs->start, cs->len, eof);
 		if (n == 0)
 			return 0;
 		int e = chunk_stream_emit(cs, n);
@@ -94,9 +102,13 @@ int chunk_stream_write(struct chunk_stream *cs, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	while (len > 0) {
-		size_t room = cs->cap - cs->len;
+		if (cs->start + cs->len == cs->cap && cs->start > 0) {
+			memmove(cs->buf, cs->buf + cs->start, cs->len);
+			cs->start = 0;
+		}
+		size_t room = cs->cap - cs->start - cs->len;
 		size_t n = len < room ? len : room;
-		memcpy(cs->buf + cs->len, p, n);
+		memcpy(cs->buf + cs->start + cs->len, p, n);
 		cs->len += n;
 		p += n;
 		len -= n;
