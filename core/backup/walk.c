@@ -19,11 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/prefetch.h"
 #include "fs/fsmeta.h"
 #include "util/escape.h"
 #include "util/log.h"
 
 #define WALK_READ_SIZE (1u << 20)
+/* Files read ahead of the walk, and the threads doing it (prefetch.h). */
+#define WALK_PREFETCH_WINDOW 64
+#define WALK_PREFETCH_THREADS 4
 #define PROGRESS_INTERVAL_NS 250000000ull
 
 #ifndef COFFER_VERSION
@@ -38,6 +42,7 @@ struct walk {
 	struct backup_progress pg;
 	uint64_t last_progress;
 	uint8_t *readbuf;
+	struct prefetch *pf;   /* may be NULL: no read-ahead */
 	struct buf path; /* current path, escaped, for messages only; NUL-terminated */
 };
 
@@ -358,7 +363,15 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 		walk_item_error(w, e, "list directory");
 		e = 0; /* stored as an empty directory */
 	}
+	struct prefetch_dir *pd = prefetch_dir_new(w->pf, fd);
+	for (size_t i = 0; i < n_names && i < WALK_PREFETCH_WINDOW; i++)
+		prefetch_push(pd, names[i], tree_find(&old, (const uint8_t *)names[i],
+						      strlen(names[i])));
 	for (size_t i = 0; i < n_names && e == 0; i++) {
+		size_t ahead = i + WALK_PREFETCH_WINDOW;
+		if (ahead < n_names)
+			prefetch_push(pd, names[ahead], tree_find(&old, (const uint8_t *)names[ahead],
+								  strlen(names[ahead])));
 		size_t len = strlen(names[i]);
 		size_t saved = path_push(w, (const uint8_t *)names[i], len);
 		struct node n = { 0 };
@@ -371,6 +384,7 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 		path_pop(w, saved);
 		walk_progress(w, false);
 	}
+	prefetch_dir_put(pd);
 	if (e == 0) {
 		tree_sort(&t); /* readdir order is arbitrary; trees are canonical */
 		e = repo_tree_save(w->r, &t, subtree);
@@ -660,6 +674,7 @@ int backup_paths(struct repo *r, char *const *paths, size_t n_paths,
 		return e;
 	w.cs = chunk_stream_new(r);
 	w.readbuf = malloc(WALK_READ_SIZE);
+	w.pf = prefetch_new(WALK_PREFETCH_THREADS);
 	s.paths = calloc(n_paths ? n_paths : 1, sizeof *s.paths);
 	if (w.cs == NULL || w.readbuf == NULL || s.paths == NULL) {
 		e = -ENOMEM;
@@ -706,6 +721,7 @@ out:
 	repo_unlock(r);
 	vdir_fini(&root);
 	snapshot_fini(&s);
+	prefetch_free(w.pf);
 	chunk_stream_free(w.cs);
 	free(w.readbuf);
 	buf_fini(&w.path);

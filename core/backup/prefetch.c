@@ -1,0 +1,203 @@
+/* Read-ahead threads for the backup walk; see prefetch.h. */
+#include "backup/prefetch.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Requests queued at most: the walk pushes a window ahead of itself. */
+#define PREFETCH_QUEUE_MAX 1024
+/* Larger files are read ahead only in part: the walk reads them in big
+ * blocks, where sequential read-ahead does the rest. */
+#define PREFETCH_MAX_BYTES (8u << 20)
+
+struct prefetch_dir {
+	struct prefetch *pf;
+	int fd;
+	unsigned refs; /* guarded by pf->mu */
+};
+
+struct prefetch_job {
+	struct prefetch_job *next;
+	struct prefetch_dir *dir;
+	bool has_old;
+	uint64_t size, inode;
+	struct ns_time mtime, ctime;
+	char name[];
+};
+
+struct prefetch {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct prefetch_job *head, *tail;
+	unsigned queued;
+	bool stop;
+	unsigned n_threads;
+	pthread_t threads[];
+};
+
+/* Drops a reference; the last one closes the directory. Holds pf->mu. */
+static void prefetch_dir_unref(struct prefetch_dir *d)
+{
+	if (--d->refs == 0) {
+		close(d->fd);
+		free(d);
+	}
+}
+
+static bool same_time(const struct ns_time *t, const struct timespec *ts)
+{
+	return t->sec == ts->tv_sec && t->nsec == (uint32_t)ts->tv_nsec;
+}
+
+static void prefetch_one(const struct prefetch_job *j)
+{
+	int fd = openat(j->dir->fd, j->name,
+			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOATIME);
+	if (fd < 0)
+		fd = openat(j->dir->fd, j->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return; /* the walk will report it */
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		bool unchanged = j->has_old && j->size == (uint64_t)st.st_size &&
+				 j->inode == (uint64_t)st.st_ino &&
+				 same_time(&j->mtime, &st.st_mtim) &&
+				 same_time(&j->ctime, &st.st_ctim);
+		if (!unchanged) {
+			off_t len = st.st_size < PREFETCH_MAX_BYTES ? st.st_size
+								     : PREFETCH_MAX_BYTES;
+			(void)posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
+		}
+	}
+	close(fd);
+}
+
+static void *prefetch_thread(void *arg)
+{
+	struct prefetch *pf = arg;
+	pthread_mutex_lock(&pf->mu);
+	for (;;) {
+		while (pf->head == NULL && !pf->stop)
+			pthread_cond_wait(&pf->cv, &pf->mu);
+		if (pf->stop)
+			break;
+		struct prefetch_job *j = pf->head;
+		pf->head = j->next;
+		if (pf->head == NULL)
+			pf->tail = NULL;
+		pf->queued--;
+		pthread_mutex_unlock(&pf->mu);
+		prefetch_one(j);
+		pthread_mutex_lock(&pf->mu);
+		prefetch_dir_unref(j->dir);
+		free(j);
+	}
+	pthread_mutex_unlock(&pf->mu);
+	return NULL;
+}
+
+struct prefetch *prefetch_new(unsigned n)
+{
+	struct prefetch *pf = calloc(1, sizeof *pf + n * sizeof(pthread_t));
+	if (pf == NULL)
+		return NULL;
+	pthread_mutex_init(&pf->mu, NULL);
+	pthread_cond_init(&pf->cv, NULL);
+	for (; pf->n_threads < n; pf->n_threads++)
+		if (pthread_create(&pf->threads[pf->n_threads], NULL, prefetch_thread, pf) != 0)
+			break;
+	if (pf->n_threads == 0) {
+		prefetch_free(pf);
+		return NULL;
+	}
+	return pf;
+}
+
+void prefetch_free(struct prefetch *pf)
+{
+	if (pf == NULL)
+		return;
+	pthread_mutex_lock(&pf->mu);
+	pf->stop = true;
+	pthread_cond_broadcast(&pf->cv);
+	pthread_mutex_unlock(&pf->mu);
+	for (unsigned i = 0; i < pf->n_threads; i++)
+		pthread_join(pf->threads[i], NULL);
+	while (pf->head != NULL) {
+		struct prefetch_job *j = pf->head;
+		pf->head = j->next;
+		prefetch_dir_unref(j->dir);
+		free(j);
+	}
+	pthread_cond_destroy(&pf->cv);
+	pthread_mutex_destroy(&pf->mu);
+	free(pf);
+}
+
+struct prefetch_dir *prefetch_dir_new(struct prefetch *pf, int fd)
+{
+	if (pf == NULL)
+		return NULL;
+	struct prefetch_dir *d = malloc(sizeof *d);
+	if (d == NULL)
+		return NULL;
+	d->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (d->fd < 0) {
+		free(d);
+		return NULL;
+	}
+	d->pf = pf;
+	d->refs = 1;
+	return d;
+}
+
+void prefetch_dir_put(struct prefetch_dir *d)
+{
+	if (d == NULL)
+		return;
+	struct prefetch *pf = d->pf;
+	pthread_mutex_lock(&pf->mu);
+	prefetch_dir_unref(d);
+	pthread_mutex_unlock(&pf->mu);
+}
+
+void prefetch_push(struct prefetch_dir *d, const char *name, const struct node *old)
+{
+	if (d == NULL)
+		return;
+	size_t len = strlen(name);
+	struct prefetch_job *j = malloc(sizeof *j + len + 1);
+	if (j == NULL)
+		return;
+	memcpy(j->name, name, len + 1);
+	j->next = NULL;
+	j->dir = d;
+	j->has_old = old != NULL && old->type == NODE_FILE && old->flags == 0;
+	if (j->has_old) {
+		j->size = old->size;
+		j->inode = old->inode;
+		j->mtime = old->mtime;
+		j->ctime = old->ctime;
+	}
+	struct prefetch *pf = d->pf;
+	pthread_mutex_lock(&pf->mu);
+	if (pf->queued >= PREFETCH_QUEUE_MAX || pf->stop) {
+		pthread_mutex_unlock(&pf->mu);
+		free(j);
+		return;
+	}
+	d->refs++;
+	if (pf->tail != NULL)
+		pf->tail->next = j;
+	else
+		pf->head = j;
+	pf->tail = j;
+	pf->queued++;
+	pthread_cond_signal(&pf->cv);
+	pthread_mutex_unlock(&pf->mu);
+}
