@@ -114,6 +114,11 @@ static void pack_trailer_make(uint8_t t[PACK_TRAILER_LEN], uint32_t header_len)
  * On failure the writer is left as it was, so the caller may retry. -EINVAL
  * if no blob was added (a pack holds at least one).
  */
+int pack_writer_reserve(struct pack_writer *w, size_t n)
+{
+	return n > w->data.len ? buf_reserve(&w->data, n - w->data.len) : 0;
+}
+
 int pack_writer_finish(struct pack_writer *w, const struct suite *s,
 		       const uint8_t meta_key[CRYPTO_KEY_LEN], uint32_t key_gen,
 		       uint8_t **file, size_t *file_len, uint8_t pack_id[32],

@@ -25,6 +25,11 @@ struct pack_writer;
 
 struct pack_writer *pack_writer_new(void);
 void pack_writer_free(struct pack_writer *w); /* accepts NULL */
+/*
+ * Reserves room for n bytes of blobs, so a pack filled to a known target
+ * is allocated once instead of grown by doubling. 0 or -ENOMEM.
+ */
+int pack_writer_reserve(struct pack_writer *w, size_t n);
 /* Appends a sealed blob; e->offset is assigned here. Copies e and sealed. */
 int pack_writer_add(struct pack_writer *w, struct blob_entry *e,
 		    const uint8_t *sealed, size_t sealed_len);

@@ -16,7 +16,7 @@
 /* Write an index file after this many packs, so a crash loses little. */
 #define REPO_PACKS_PER_INDEX 64
 /* Plaintext queued for sealing workers at most (bounds memory). */
-#define REPO_QUEUE_MAX (64u << 20)
+#define REPO_QUEUE_MAX (16u << 20)
 
 static void index_packs_free(struct index_pack *p, size_t n)
 {
@@ -143,7 +143,14 @@ static int repo_pack_add(struct repo *r, struct blob_entry *be, const uint8_t *s
 			 size_t len)
 {
 	struct repo_packer *p = &r->packers[be->type == BLOB_TREE ? 1 : 0];
-	int e = pack_writer_add(p->w, be, sealed, len);
+	int e = 0;
+	/* A data pack fills to its target: allocate it once, with room for
+	 * the blob that crosses the target and the header. Tree packs are
+	 * usually small and grow as needed. */
+	if (be->type == BLOB_DATA && pack_writer_count(p->w) == 0)
+		e = pack_writer_reserve(p->w, r->pack_size + len + (64u << 10));
+	if (e == 0)
+		e = pack_writer_add(p->w, be, sealed, len);
 	if (e == 0 && pack_writer_size(p->w) >= r->pack_size)
 		e = repo_write_pack(r, p);
 	if (e != 0)
