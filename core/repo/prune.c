@@ -178,34 +178,10 @@ static int prune_classify(struct prune *p)
 /* Finishes the open new pack of writer t, stores it and records it. */
 static int prune_pack_finish(struct prune *p, int t)
 {
-	struct pack_writer *w = p->w[t];
-	if (pack_writer_count(w) == 0)
+	size_t len;
+	if (pack_writer_count(p->w[t]) == 0)
 		return 0;
-	uint8_t *file = NULL, id[32];
-	size_t len, n;
-	struct blob_entry *entries = NULL;
-	int e = pack_writer_finish(w, repo_suite(p->r), repo_meta_key(p->r), 0, &file, &len,
-				   id, &entries, &n);
-	if (e != 0)
-		goto out;
-	if ((e = repo_pack_store(p->r, file, len, id)) != 0)
-		goto out;
-	struct index_pack *nf = realloc(p->fresh, (p->n_fresh + 1) * sizeof *nf);
-	if (nf == NULL) {
-		e = -ENOMEM;
-		goto out;
-	}
-	p->fresh = nf;
-	memcpy(nf[p->n_fresh].pack_id, id, 32);
-	nf[p->n_fresh].key_gen = 0;
-	nf[p->n_fresh].n = n;
-	nf[p->n_fresh].blobs = entries;
-	entries = NULL;
-	p->n_fresh++;
-out:
-	free(entries);
-	free(file);
-	return e;
+	return repo_pack_commit(p->r, p->w[t], &p->fresh, &p->n_fresh, &len);
 }
 
 /* Copies the blobs pack i provides into the new packs. */

@@ -485,7 +485,9 @@ int repo_meta_load(struct repo *r, enum store_kind k, const char *name, struct b
 	return e;
 }
 
-int repo_pack_store(struct repo *r, const uint8_t *file, size_t len, const uint8_t id[32])
+/* Stores a finished pack file under its ID (naming it on failure). */
+static int repo_pack_store(struct repo *r, const uint8_t *file, size_t len,
+			   const uint8_t id[32])
 {
 	char name[65];
 	repo_hex_name(id, name);
@@ -494,5 +496,32 @@ int repo_pack_store(struct repo *r, const uint8_t *file, size_t len, const uint8
 		e = 0;
 	if (e != 0)
 		log_errorx("cannot write pack %s: %s", name, coffer_strerror(e));
+	return e;
+}
+
+int repo_pack_commit(struct repo *r, struct pack_writer *w, struct index_pack **list,
+		     size_t *n_list, size_t *file_len)
+{
+	uint8_t *file = NULL;
+	struct blob_entry *entries = NULL;
+	struct index_pack ip = { .key_gen = 0 };
+	size_t len = 0;
+	int e = pack_writer_finish(w, r->suite, r->keys->meta, ip.key_gen, &file, &len,
+				   ip.pack_id, &entries, &ip.n);
+	if (e == 0)
+		e = repo_pack_store(r, file, len, ip.pack_id);
+	struct index_pack *nl = e == 0 ? realloc(*list, (*n_list + 1) * sizeof *nl) : NULL;
+	if (e == 0 && nl == NULL)
+		e = -ENOMEM;
+	if (e == 0) {
+		ip.blobs = entries;
+		entries = NULL;
+		nl[*n_list] = ip;
+		*list = nl;
+		(*n_list)++;
+		*file_len = len;
+	}
+	free(entries);
+	free(file);
 	return e;
 }

@@ -71,41 +71,23 @@ static int repo_write_pack(struct repo *r, struct repo_packer *p)
 {
 	if (pack_writer_count(p->w) == 0)
 		return 0;
-	uint8_t *file = NULL, pack_id[32];
-	size_t file_len, n;
-	struct blob_entry *entries = NULL;
-	int e = pack_writer_finish(p->w, r->suite, r->keys->meta, 0, &file, &file_len,
-				   pack_id, &entries, &n);
-	if (e != 0)
-		goto out;
-	if ((e = repo_pack_store(r, file, file_len, pack_id)) != 0)
-		goto out;
-	if ((e = index_add_pack(r->index, pack_id, 0, entries, n)) != 0)
-		goto out;
-	/* Indexed now: no longer pending (other packs' blobs still are). */
-	for (size_t i = 0; i < n; i++)
-		(void)idset_remove(r->pending, entries[i].id);
-	struct index_pack *np = realloc(r->unindexed, (r->n_unindexed + 1) * sizeof *np);
-	if (np == NULL) {
-		e = -ENOMEM;
-		goto out;
+	size_t file_len;
+	int e = repo_pack_commit(r, p->w, &r->unindexed, &r->n_unindexed, &file_len);
+	if (e == 0) {
+		const struct index_pack *ip = &r->unindexed[r->n_unindexed - 1];
+		e = index_add_pack(r->index, ip->pack_id, ip->key_gen, ip->blobs, ip->n);
+		/* Indexed now: no longer pending (other packs' blobs still are). */
+		for (size_t i = 0; e == 0 && i < ip->n; i++)
+			(void)idset_remove(r->pending, ip->blobs[i].id);
 	}
-	r->unindexed = np;
-	memcpy(np[r->n_unindexed].pack_id, pack_id, 32);
-	np[r->n_unindexed].key_gen = 0;
-	np[r->n_unindexed].n = n;
-	np[r->n_unindexed].blobs = entries;
-	entries = NULL;
-	r->n_unindexed++;
-	r->wstats.packs_written++;
-	r->wstats.stored_added += file_len;
-	if (r->n_unindexed >= REPO_PACKS_PER_INDEX)
-		e = repo_write_unindexed(r);
-out:
+	if (e == 0) {
+		r->wstats.packs_written++;
+		r->wstats.stored_added += file_len;
+		if (r->n_unindexed >= REPO_PACKS_PER_INDEX)
+			e = repo_write_unindexed(r);
+	}
 	if (e != 0 && r->write_error == 0)
 		r->write_error = e;
-	free(entries);
-	free(file);
 	return e;
 }
 

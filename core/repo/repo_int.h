@@ -101,8 +101,13 @@ int repo_meta_save(struct repo *r, enum store_kind k, const void *pt, size_t len
 		   uint8_t id[32]);
 /* Reads object `name` of kind k, checks it matches its name, opens it into pt. */
 int repo_meta_load(struct repo *r, enum store_kind k, const char *name, struct buf *pt);
-/* Stores a finished pack file under its ID (naming it on failure). */
-int repo_pack_store(struct repo *r, const uint8_t *file, size_t len, const uint8_t id[32]);
+/*
+ * Finishes the pack in w (sealed header under the meta key), stores it
+ * durably and appends it with its entries to (*list, *n_list), which a
+ * later index file will list; *file_len is its size. The writer is reset.
+ */
+int repo_pack_commit(struct repo *r, struct pack_writer *w, struct index_pack **list,
+		     size_t *n_list, size_t *file_len);
 
 /*
  * Parsers of the small metadata objects, exposed for their fuzz harness
