@@ -9,7 +9,7 @@ packages=(
 	libsqlite3-dev libcmocka-dev
 	clang libclang-rt-14-dev   # libFuzzer and sanitizer runtimes
 	acl attr                   # setfacl/getfattr for the fidelity tests
-	e2fsprogs                  # mkfs.ext4 for tests on a scratch filesystem
+	python3                    # JSON and zip checks in the CLI tests
 )
 
 missing=()
