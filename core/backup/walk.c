@@ -268,6 +268,12 @@ static int walk_node(struct walk *w, int dirfd, const char *name, const struct n
 			w->st.files--, w->st.bytes -= n->size;
 		return e;
 	case NODE_DIR: {
+		if (repo_is_root(w->r, st.st_dev, st.st_ino)) {
+			/* Its files change while we read them and would be
+			 * stored again at every backup. */
+			log_info("%s is the repository itself: not backed up", path_str(w));
+			return 1;
+		}
 		w->st.dirs++;
 		int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (dfd < 0) {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/hex.h"
 #include "util/log.h"
@@ -310,6 +311,11 @@ int repo_open(const char *dir, const char *pass, size_t pass_len, struct repo **
 	r->pack_size = 16u << 20;
 	r->zstd_level = 3;
 	int e = store_local_open(dir, 0, &r->store);
+	struct stat st;
+	if (e == 0 && stat(dir, &st) == 0) {
+		r->root_dev = st.st_dev;
+		r->root_ino = st.st_ino;
+	}
 	if (e != 0) {
 		if (e == -ENOENT)
 			log_errorx("no repository at %s", dir);
@@ -396,6 +402,10 @@ void repo_close(struct repo *r)
 }
 
 struct store *repo_store(const struct repo *r) { return r->store; }
+bool repo_is_root(const struct repo *r, dev_t dev, ino_t ino)
+{
+	return r->root_ino != 0 && r->root_dev == dev && r->root_ino == ino;
+}
 const struct suite *repo_suite(const struct repo *r) { return r->suite; }
 const struct chunker_params *repo_chunker(const struct repo *r) { return &r->chunker; }
 const uint8_t *repo_id(const struct repo *r) { return r->cfg.repo_id; }

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "crypto/crypto.h"
 #include "repo/blob.h"
@@ -157,6 +158,8 @@ int repo_index_file_save(struct repo *r, const struct index_file *f, uint8_t id[
 
 /* Accessors. */
 struct store *repo_store(const struct repo *r);
+/* True if dev/ino is the repository's own directory. */
+bool repo_is_root(const struct repo *r, dev_t dev, ino_t ino);
 const struct suite *repo_suite(const struct repo *r);
 const struct chunker_params *repo_chunker(const struct repo *r);
 const uint8_t *repo_id(const struct repo *r);

@@ -6,6 +6,7 @@
 #define COFFER_REPO_REPO_INT_H
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include "repo/idset.h"
 #include "repo/pack.h"
@@ -87,6 +88,8 @@ struct repo {
 	int write_error;
 
 	char lock_name[65];         /* our lock object, "" if none */
+	dev_t root_dev;             /* the repository directory, so a backup */
+	ino_t root_ino;             /* never stores the repository into itself */
 };
 
 int repo_hex_name(const uint8_t id[32], char name[65]);

@@ -299,5 +299,19 @@ else
 	echo "SKIP (not root or no setpriv): exit code 3 for an unreadable source file" >&2
 fi
 
+# --- a repository inside the backed-up tree ----------------------------------------------
+# Its files change while they are read and would be stored again at every
+# backup: the walk leaves the repository's own directory out, and says so.
+S5=$T/own
+mkdir -p "$S5/data"
+echo "kept" >"$S5/data/f"
+new_repo "$S5/repo"
+run_rc own coffer backup --repo "$S5/repo" --quiet "$S5"
+[ "$RC" -eq 0 ] || soft_fail "backup of a tree holding its repository: exit $RC"
+grep -q "is the repository itself" "$T/own.err" || soft_fail "the skipped repository is not named"
+coffer ls --repo "$S5/repo" latest >"$T/own.ls"
+grep -qF "$S5/data/f" "$T/own.ls" || soft_fail "the tree beside the repository was not backed up"
+! grep -qF "$S5/repo" "$T/own.ls" || soft_fail "the repository was backed up into itself"
+
 finish_checks
 echo "cli: all checks passed"
