@@ -21,8 +21,8 @@ static void backup_show_progress(const struct backup_progress *p, void *arg)
 	struct backup_ui *ui = arg;
 	ui->shown = true;
 	/* The parent's size is the ETA's guess of the total. */
-	progress_line("backup", p->files, p->bytes_done, p->bytes_total_hint, p->errors,
-		      ui->start);
+	progress_line("backup", p->files, "files", p->bytes_done, p->bytes_total_hint,
+		      p->errors, ui->start);
 }
 
 static void backup_usage(void)

@@ -7,6 +7,24 @@
 #include "repo/maint.h"
 #include "util/log.h"
 
+struct check_ui {
+	uint64_t start, last;
+	bool shown;
+};
+
+/* At most four lines a second: a pack can take milliseconds. */
+static void check_show_progress(uint64_t packs_done, uint64_t packs_total,
+				uint64_t bytes_done, uint64_t bytes_total, void *arg)
+{
+	struct check_ui *ui = arg;
+	uint64_t t = console_now_ns();
+	if (packs_done != packs_total && t - ui->last < 250000000ull)
+		return;
+	ui->last = t;
+	ui->shown = true;
+	progress_line("check", packs_done, "packs", bytes_done, bytes_total, 0, ui->start);
+}
+
 static void check_usage(void)
 {
 	fprintf(stderr, "usage: coffer check --repo DIR [--read-data] [--json]\n");
@@ -40,7 +58,14 @@ int cmd_check(int argc, char **argv)
 	if (r == NULL)
 		return EXIT_FAIL;
 	struct check_result res = { 0 };
+	struct check_ui ui = { .start = console_now_ns() };
+	if (progress_enabled(&c)) {
+		o.progress = check_show_progress;
+		o.progress_arg = &ui;
+	}
 	int e = repo_check(r, &o, &res);
+	if (ui.shown)
+		progress_clear();
 	repo_close(r);
 	if (e != 0 && e != -EBADMSG) {
 		log_errorx("check could not run: %s", coffer_strerror(e));

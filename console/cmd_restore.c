@@ -23,7 +23,8 @@ static void restore_show_progress(const struct restore_progress *p, void *arg)
 {
 	struct restore_ui *ui = arg;
 	ui->shown = true;
-	progress_line("restore", p->files, p->bytes_done, p->bytes_total, p->errors, ui->start);
+	progress_line("restore", p->files, "files", p->bytes_done, p->bytes_total, p->errors,
+		      ui->start);
 }
 
 static void restore_usage(void)

@@ -210,8 +210,8 @@ const char *fmt_time(int64_t sec, char *buf, size_t size)
 	return buf;
 }
 
-void progress_line(const char *what, uint64_t files, uint64_t bytes, uint64_t total,
-		   uint64_t errors, uint64_t start_ns)
+void progress_line(const char *what, uint64_t count, const char *unit, uint64_t bytes,
+		   uint64_t total, uint64_t errors, uint64_t start_ns)
 {
 	double secs = (double)(console_now_ns() - start_ns) / 1e9;
 	double rate = secs > 0 ? (double)bytes / secs : 0;
@@ -220,8 +220,8 @@ void progress_line(const char *what, uint64_t files, uint64_t bytes, uint64_t to
 		unsigned long s = (unsigned long)((double)(total - bytes) / rate);
 		snprintf(eta, sizeof eta, ", ETA %lu:%02lu", s / 60, s % 60);
 	}
-	fprintf(stderr, "\r\033[K%s: %llu files, %s, %s/s%s%s", what,
-		(unsigned long long)files, fmt_bytes(bytes, b1, sizeof b1),
+	fprintf(stderr, "\r\033[K%s: %llu %s, %s, %s/s%s%s", what,
+		(unsigned long long)count, unit, fmt_bytes(bytes, b1, sizeof b1),
 		fmt_bytes((uint64_t)rate, b2, sizeof b2), eta,
 		errors ? ", errors" : "");
 	fflush(stderr);

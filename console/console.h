@@ -41,9 +41,12 @@ struct repo *console_open_repo(const struct common_opts *c);
 
 /* True when progress lines should be shown (stderr is a terminal). */
 bool progress_enabled(const struct common_opts *c);
-/* Prints one progress line in place: counts, bytes, rate and ETA if total known. */
-void progress_line(const char *what, uint64_t files, uint64_t bytes, uint64_t total,
-		   uint64_t errors, uint64_t start_ns);
+/*
+ * Prints one progress line in place: "what: N units, bytes, rate" and the
+ * ETA when total is known.
+ */
+void progress_line(const char *what, uint64_t count, const char *unit, uint64_t bytes,
+		   uint64_t total, uint64_t errors, uint64_t start_ns);
 void progress_clear(void);
 uint64_t console_now_ns(void);
 

@@ -279,7 +279,13 @@ static int check_packs(struct check *c)
 {
 	char name[65];
 	int e = 0;
+	uint64_t bytes_total = 0, bytes_done = 0;
 	c->res.packs = c->mi.n_packs;
+	for (size_t p = 0; p < c->mi.n_packs; p++) {
+		uint64_t size;
+		if (idset_get(c->sp.sizes, c->mi.packs[p].ip->pack_id, &size))
+			bytes_total += size;
+	}
 	for (size_t p = 0; p < c->mi.n_packs && e == 0; p++) {
 		const struct index_pack *ip = c->mi.packs[p].ip;
 		uint64_t size, end = 0;
@@ -304,6 +310,10 @@ static int check_packs(struct check *c)
 			damaged = true;
 		} else if (c->o != NULL && c->o->read_data) {
 			e = check_pack_data(c, p, name, &damaged);
+			bytes_done += size;
+			if (c->o->progress != NULL)
+				c->o->progress(p + 1, c->mi.n_packs, bytes_done, bytes_total,
+					       c->o->progress_arg);
 		}
 		if (e == 0 && damaged) {
 			c->res.damaged_packs++;

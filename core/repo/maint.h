@@ -14,6 +14,10 @@
 
 struct check_opts {
 	bool read_data; /* read every pack: hash, header, every blob's MAC */
+	/* With read_data, called after each pack (may be NULL). */
+	void (*progress)(uint64_t packs_done, uint64_t packs_total, uint64_t bytes_done,
+			 uint64_t bytes_total, void *arg);
+	void *progress_arg;
 };
 
 struct check_result {
