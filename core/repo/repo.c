@@ -509,29 +509,42 @@ static int repo_pack_store(struct repo *r, const uint8_t *file, size_t len,
 	return e;
 }
 
-int repo_pack_commit(struct repo *r, struct pack_writer *w, struct index_pack **list,
-		     size_t *n_list, size_t *file_len)
+int repo_pack_seal_store(struct repo *r, struct pack_writer *w, struct index_pack *ip,
+			 size_t *file_len)
 {
 	uint8_t *file = NULL;
 	struct blob_entry *entries = NULL;
-	struct index_pack ip = { .key_gen = 0 };
-	size_t len = 0;
-	int e = pack_writer_finish(w, r->suite, r->keys->meta, ip.key_gen, &file, &len,
-				   ip.pack_id, &entries, &ip.n);
+	size_t len = 0, n = 0;
+	int e = pack_writer_finish(w, r->suite, r->keys->meta, 0, &file, &len, ip->pack_id,
+				   &entries, &n);
 	if (e == 0)
-		e = repo_pack_store(r, file, len, ip.pack_id);
-	struct index_pack *nl = e == 0 ? realloc(*list, (*n_list + 1) * sizeof *nl) : NULL;
-	if (e == 0 && nl == NULL)
-		e = -ENOMEM;
+		e = repo_pack_store(r, file, len, ip->pack_id);
 	if (e == 0) {
-		ip.blobs = entries;
+		ip->key_gen = 0;
+		ip->n = n;
+		ip->blobs = entries;
 		entries = NULL;
-		nl[*n_list] = ip;
-		*list = nl;
-		(*n_list)++;
 		*file_len = len;
 	}
 	free(entries);
 	free(file);
+	return e;
+}
+
+int repo_pack_commit(struct repo *r, struct pack_writer *w, struct index_pack **list,
+		     size_t *n_list, size_t *file_len)
+{
+	struct index_pack ip = { 0 };
+	int e = repo_pack_seal_store(r, w, &ip, file_len);
+	struct index_pack *nl = e == 0 ? realloc(*list, (*n_list + 1) * sizeof *nl) : NULL;
+	if (e == 0 && nl == NULL)
+		e = -ENOMEM;
+	if (e == 0) {
+		nl[*n_list] = ip;
+		*list = nl;
+		(*n_list)++;
+	} else {
+		free(ip.blobs);
+	}
 	return e;
 }

@@ -16,7 +16,7 @@
 /* Write an index file after this many packs, so a crash loses little. */
 #define REPO_PACKS_PER_INDEX 64
 /* Plaintext queued for sealing workers at most (bounds memory). */
-#define REPO_QUEUE_MAX (16u << 20)
+#define REPO_QUEUE_MAX (8u << 20)
 
 static void index_packs_free(struct index_pack *p, size_t n)
 {
@@ -66,26 +66,43 @@ static int repo_write_unindexed(struct repo *r)
 	return 0;
 }
 
-/* Finishes the open pack of packer p, stores it and indexes it. Holds mu. */
-static int repo_write_pack(struct repo *r, struct repo_packer *p)
+/*
+ * Records a pack that is stored: in the list the next index file names, in
+ * the in-memory index, out of the pending set, in the counters. Takes ip's
+ * entries. Holds mu.
+ */
+static int repo_pack_record(struct repo *r, struct index_pack *ip, size_t file_len)
 {
-	if (pack_writer_count(p->w) == 0)
-		return 0;
-	size_t file_len;
-	int e = repo_pack_commit(r, p->w, &r->unindexed, &r->n_unindexed, &file_len);
-	if (e == 0) {
-		const struct index_pack *ip = &r->unindexed[r->n_unindexed - 1];
-		e = index_add_pack(r->index, ip->pack_id, ip->key_gen, ip->blobs, ip->n);
-		/* Indexed now: no longer pending (other packs' blobs still are). */
-		for (size_t i = 0; e == 0 && i < ip->n; i++)
-			(void)idset_remove(r->pending, ip->blobs[i].id);
+	struct index_pack *nl = realloc(r->unindexed, (r->n_unindexed + 1) * sizeof *nl);
+	if (nl == NULL) {
+		free(ip->blobs);
+		return -ENOMEM;
 	}
+	r->unindexed = nl;
+	nl[r->n_unindexed++] = *ip;
+	int e = index_add_pack(r->index, ip->pack_id, ip->key_gen, ip->blobs, ip->n);
+	/* Indexed now: no longer pending (other packs' blobs still are). */
+	for (size_t i = 0; e == 0 && i < ip->n; i++)
+		(void)idset_remove(r->pending, ip->blobs[i].id);
 	if (e == 0) {
 		r->wstats.packs_written++;
 		r->wstats.stored_added += file_len;
 		if (r->n_unindexed >= REPO_PACKS_PER_INDEX)
 			e = repo_write_unindexed(r);
 	}
+	return e;
+}
+
+/* Finishes the open pack of packer p, stores it and indexes it. Holds mu. */
+static int repo_write_pack(struct repo *r, struct repo_packer *p)
+{
+	if (pack_writer_count(p->w) == 0)
+		return 0;
+	struct index_pack ip = { 0 };
+	size_t file_len;
+	int e = repo_pack_seal_store(r, p->w, &ip, &file_len);
+	if (e == 0)
+		e = repo_pack_record(r, &ip, file_len);
 	if (e != 0 && r->write_error == 0)
 		r->write_error = e;
 	return e;
@@ -133,8 +150,28 @@ static int repo_pack_add(struct repo *r, struct blob_entry *be, const uint8_t *s
 		e = pack_writer_reserve(p->w, r->pack_size + len + (64u << 10));
 	if (e == 0)
 		e = pack_writer_add(p->w, be, sealed, len);
-	if (e == 0 && pack_writer_size(p->w) >= r->pack_size)
-		e = repo_write_pack(r, p);
+	if (e == 0 && pack_writer_size(p->w) >= r->pack_size) {
+		/*
+		 * A full pack is written without the lock, so other workers go
+		 * on sealing meanwhile; its blobs stay pending (known) until it
+		 * is recorded. repo_flush waits for it: the caller counts as
+		 * busy until this returns.
+		 */
+		struct pack_writer *full = p->w, *fresh = pack_writer_new();
+		if (fresh == NULL) {
+			e = repo_write_pack(r, p);
+		} else {
+			struct index_pack ip = { 0 };
+			size_t file_len;
+			p->w = fresh;
+			pthread_mutex_unlock(&r->mu);
+			e = repo_pack_seal_store(r, full, &ip, &file_len);
+			pthread_mutex_lock(&r->mu);
+			if (e == 0)
+				e = repo_pack_record(r, &ip, file_len);
+			pack_writer_free(full);
+		}
+	}
 	if (e != 0)
 		repo_fail(r, e);
 	return e;

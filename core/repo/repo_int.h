@@ -105,8 +105,14 @@ int repo_meta_save(struct repo *r, enum store_kind k, const void *pt, size_t len
 /* Reads object `name` of kind k, checks it matches its name, opens it into pt. */
 int repo_meta_load(struct repo *r, enum store_kind k, const char *name, struct buf *pt);
 /*
- * Finishes the pack in w (sealed header under the meta key), stores it
- * durably and appends it with its entries to (*list, *n_list), which a
+ * Finishes the pack in w (sealed header under the meta key) and stores it
+ * durably; fills ip (its entries are the caller's) and *file_len. Touches
+ * no shared state of r: may run without r->mu.
+ */
+int repo_pack_seal_store(struct repo *r, struct pack_writer *w, struct index_pack *ip,
+			 size_t *file_len);
+/*
+ * As repo_pack_seal_store, then appends the pack with its entries to (*list, *n_list), which a
  * later index file will list; *file_len is its size. The writer is reset.
  */
 int repo_pack_commit(struct repo *r, struct pack_writer *w, struct index_pack **list,
