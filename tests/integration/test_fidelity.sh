@@ -210,6 +210,30 @@ compare "directory restore" "$S" "$T/r$S"
 sparse_ok "directory restore" "$T/r$S/sparse"
 dir000_ok "directory restore" "$T/r$S"
 
+
+# archive_round_trip LABEL ARCHIVE N: ingests ARCHIVE into a new repository
+# $T/repoN, restores it to $T/rN and compares it with the source.
+archive_round_trip() {
+	local label=$1 archive=$2 n=$3 rc=0
+	new_repo "$T/repo$n"
+	coffer backup --repo "$T/repo$n" --from-archive "$archive" >/dev/null 2>"$T/b$n.err" || rc=$?
+	cat "$T/b$n.err" >&2
+	if [ "$rc" -ne 0 ]; then
+		soft_fail "$label: backup --from-archive exited $rc"
+		return
+	fi
+	coffer restore --repo "$T/repo$n" latest --target "$T/r$n" >/dev/null 2>"$T/r$n.err" || rc=$?
+	cat "$T/r$n.err" >&2
+	[ "$rc" -eq 0 ] || soft_fail "$label: restore of the ingested snapshot exited $rc"
+	if [ -d "$T/r$n$S" ]; then
+		compare "$label" "$S" "$T/r$n$S"
+		sparse_ok "$label" "$T/r$n$S/sparse"
+		dir000_ok "$label" "$T/r$n$S"
+	else
+		soft_fail "$label: $T/r$n$S not restored"
+	fi
+}
+
 # --- coffer pax archive, ingested again -----------------------------------------
 rc=0
 coffer restore --repo "$R" latest --to-archive "$T/x.pax" --format pax >"$T/x.out" 2>"$T/x.err" ||
@@ -221,26 +245,7 @@ else
 	size=$(stat -c %s "$T/x.pax")
 	[ "$size" -lt $((64 * 1048576)) ] ||
 		soft_fail "pax archive is $size bytes: the sparse file was written out in full"
-	new_repo "$T/repo2"
-	rc=0
-	coffer backup --repo "$T/repo2" --from-archive "$T/x.pax" >/dev/null 2>"$T/b2.err" || rc=$?
-	cat "$T/b2.err" >&2
-	if [ "$rc" -ne 0 ]; then
-		soft_fail "backup --from-archive of coffer's pax exited $rc"
-	else
-		rc=0
-		coffer restore --repo "$T/repo2" latest --target "$T/r2" >/dev/null 2>"$T/r2.err" ||
-			rc=$?
-		cat "$T/r2.err" >&2
-		[ "$rc" -eq 0 ] || soft_fail "restore of the pax-ingested snapshot exited $rc"
-		if [ -d "$T/r2$S" ]; then
-			compare "coffer pax round trip" "$S" "$T/r2$S"
-			sparse_ok "coffer pax round trip" "$T/r2$S/sparse"
-			dir000_ok "coffer pax round trip" "$T/r2$S"
-		else
-			soft_fail "coffer pax round trip: $T/r2$S not restored"
-		fi
-	fi
+	archive_round_trip "coffer pax round trip" "$T/x.pax" 2
 fi
 
 # --- GNU tar pax archive -----------------------------------------------------------
@@ -250,26 +255,7 @@ if [ "$rc" -ne 0 ]; then
 	cat "$T/tar.err" >&2
 	soft_fail "GNU tar could not archive the source tree (exit $rc), not ingested"
 else
-	new_repo "$T/repo3"
-	rc=0
-	coffer backup --repo "$T/repo3" --from-archive "$T/gnu.tar" >/dev/null 2>"$T/b3.err" || rc=$?
-	cat "$T/b3.err" >&2
-	if [ "$rc" -ne 0 ]; then
-		soft_fail "backup --from-archive of GNU tar's pax exited $rc"
-	else
-		rc=0
-		coffer restore --repo "$T/repo3" latest --target "$T/r3" >/dev/null 2>"$T/r3.err" ||
-			rc=$?
-		cat "$T/r3.err" >&2
-		[ "$rc" -eq 0 ] || soft_fail "restore of the GNU-tar-ingested snapshot exited $rc"
-		if [ -d "$T/r3$S" ]; then
-			compare "GNU tar round trip" "$S" "$T/r3$S"
-			sparse_ok "GNU tar round trip" "$T/r3$S/sparse"
-			dir000_ok "GNU tar round trip" "$T/r3$S"
-		else
-			soft_fail "GNU tar round trip: $T/r3$S not restored"
-		fi
-	fi
+	archive_round_trip "GNU tar round trip" "$T/gnu.tar" 3
 fi
 
 finish_checks
