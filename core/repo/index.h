@@ -42,7 +42,15 @@ void index_file_fini(struct index_file *f);
 int index_file_encode(const struct index_file *f, struct buf *out);
 int index_file_decode(const uint8_t *p, size_t len, struct index_file *f);
 
-/* In-memory index. */
+/*
+ * In-memory index. Its RAM is bounded (about 11 bytes per blob): the
+ * records live in sorted runs in unlinked temporary files in $TMPDIR,
+ * /var/tmp or /tmp, mmap'd read-only (index.c). Nothing locks inside:
+ * the caller serialises index_add_pack and index_free against every other
+ * call (the repository holds its mutex for all of them); calls that only
+ * read (lookup, counts, pack IDs, find_pack, foreach) may run at the same
+ * time as each other.
+ */
 struct index;
 
 /* Where a blob lives. */

@@ -3,7 +3,10 @@
  * rejection of truncated, trailing, overlapping, unsorted and oversized
  * input, the oversized cases under an address-space limit so that a
  * decoder that allocated by the declared count would fail with -ENOMEM),
- * and the in-memory index with 100 000 blobs across many packs.
+ * and the in-memory index: 100 000 blobs across many packs, then enough
+ * blobs to build several sorted runs and merge them (first location wins
+ * across buffer and runs, absent IDs, foreach, index_free), and temporary
+ * directories that cannot be used.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +15,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +203,7 @@ static void test_file_malformed(void **state)
 	b.data[118] = 1;
 	assert_int_equal(dec(&b), -EBADMSG);
 	b.data[118] = 0;
-	b.data[116] = BLOB_DELTA;
+	b.data[116] = BLOB_DELTA + 1; /* no such type */
 	assert_int_equal(dec(&b), -EBADMSG);
 	b.data[116] = BLOB_DATA;
 	b.data[117] = 7;
@@ -532,6 +538,378 @@ static void test_foreach_count(void **state)
 	index_free(ix);
 }
 
+/* ---- runs: the index beyond its write buffer ---- */
+
+/*
+ * The write buffer holds at least 64 Ki blobs before it is merged into a
+ * sorted run (core/repo/index.c), so these tests add a few hundred
+ * thousand to get several runs and merges.
+ */
+#define BIG 300000
+#define BIG_PACK 70000   /* one pack larger than the write buffer */
+#define SAME_FIRST 1000  /* [SAME_FIRST, SAME_FIRST + SAME_N) share 8 bytes */
+#define SAME_N 300
+
+/* Mappings of unlinked files (the index's run files) in this process. */
+static int deleted_maps(void)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f) != NULL)
+		n += strstr(line, "(deleted)") != NULL;
+	fclose(f);
+	return n;
+}
+
+/* Whether the index can put run files in dir. */
+static bool tmp_usable(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return access(dir, W_OK) == 0;
+	close(fd);
+	return true;
+}
+
+/*
+ * BIG numbered blobs in packs of 997, but pack 3 holds BIG_PACK; blob i
+ * is at offset 1000 * i in its pack. SAME_N of them share their first 8
+ * bytes, so they span several blocks of a run with equal fences.
+ */
+static struct blob_entry *big_blobs(size_t *starts, size_t *n_packs)
+{
+	struct blob_entry *b = calloc(BIG, sizeof *b);
+	size_t p = 0;
+
+	assert_non_null(b);
+	for (uint32_t i = 0; i < BIG; i++) {
+		b[i] = mk_entry(1000 * i, 1 + i % 5000, (uint8_t)(i % 2), (uint8_t)(i % 3 == 0));
+		numbered_id(b[i].id, i);
+		if (i >= SAME_FIRST && i < SAME_FIRST + SAME_N)
+			memset(b[i].id, 0x5a, 8);
+	}
+	for (size_t i = 0; i < BIG; p++) {
+		starts[p] = i;
+		i += p == 3 ? BIG_PACK : 997;
+		if (i > BIG)
+			i = BIG;
+	}
+	starts[p] = BIG;
+	*n_packs = p;
+	return b;
+}
+
+static void assert_loc(const struct blob_loc *loc, const struct blob_entry *e,
+		       uint32_t pack_no)
+{
+	assert_int_equal(loc->pack_no, pack_no);
+	assert_memory_equal(loc->e.id, e->id, 32);
+	assert_int_equal(loc->e.type, e->type);
+	assert_int_equal(loc->e.comp, e->comp);
+	assert_int_equal(loc->e.offset, e->offset);
+	assert_int_equal(loc->e.stored_len, e->stored_len);
+	assert_int_equal(loc->e.raw_len, e->raw_len);
+}
+
+struct walk {
+	const struct blob_entry *b;
+	const size_t *starts;
+	unsigned char *seen;
+	size_t n;
+};
+
+static int walk_cb(const struct blob_loc *loc, void *arg)
+{
+	struct walk *w = arg;
+	uint32_t i = id_number(loc->e.id);
+
+	assert_true(i < BIG);
+	assert_memory_equal(loc->e.id, w->b[i].id, 32);
+	assert_true(w->starts[loc->pack_no] <= i && i < w->starts[loc->pack_no + 1]);
+	assert_int_equal(loc->e.offset, w->b[i].offset);
+	w->seen[i]++;
+	w->n++;
+	return 0;
+}
+
+static void test_runs(void **state)
+{
+	size_t starts[BIG / 997 + 2], n_packs;
+	struct blob_entry *b = big_blobs(starts, &n_packs);
+	struct index *ix = index_new();
+	struct blob_loc loc;
+	uint8_t pid[32], id[32];
+	int maps = deleted_maps();
+
+	(void)state;
+	assert_non_null(ix);
+	for (size_t p = 0; p < n_packs; p++) {
+		memset(pid, 0, sizeof pid);
+		memcpy(pid, &p, sizeof p);
+		assert_int_equal(index_add_pack(ix, pid, (uint32_t)p, &b[starts[p]],
+						starts[p + 1] - starts[p]), 0);
+		assert_int_equal(index_blob_count(ix), starts[p + 1]);
+	}
+	assert_int_equal(index_pack_count(ix), n_packs);
+	if (tmp_usable("/var/tmp") || tmp_usable("/tmp"))
+		assert_true(deleted_maps() > maps); /* runs are in files */
+
+	/* every blob where it was put */
+	for (size_t p = 0; p < n_packs; p++)
+		for (size_t i = starts[p]; i < starts[p + 1]; i++) {
+			memset(&loc, 0, sizeof loc);
+			assert_true(index_lookup(ix, b[i].id, &loc));
+			assert_loc(&loc, &b[i], (uint32_t)p);
+		}
+	/* absent: random, one bit off a present ID, around the equal fences */
+	for (int k = 0; k < 20000; k++) {
+		rnd_id(id);
+		assert_false(index_lookup(ix, id, &loc));
+		memcpy(id, b[(size_t)k * 13].id, 32);
+		id[31] ^= 0x80;
+		assert_false(index_lookup(ix, id, NULL));
+		id[31] ^= 0x80;
+		id[12] ^= 1;
+		assert_false(index_lookup(ix, id, NULL));
+	}
+	for (uint32_t k = 0; k < SAME_N + 2; k++) {
+		/* between and around the IDs sharing 8 bytes */
+		memcpy(id, b[SAME_FIRST + (k < SAME_N ? k : 0)].id, 32);
+		uint32_t num = SAME_FIRST + k;
+		memcpy(id + 8, &num, 4);
+		memset(id + 12, k == SAME_N ? 0 : 0xff, 20);
+		assert_false(index_lookup(ix, id, NULL));
+	}
+	memset(id, 0x5a, 8);
+	memset(id + 8, 0, 24);
+	assert_false(index_lookup(ix, id, NULL)); /* before all of them */
+	memset(id, 0, 32);
+	assert_false(index_lookup(ix, id, NULL));
+	memset(id, 0xff, 32);
+	assert_false(index_lookup(ix, id, NULL));
+
+	/* packs by ID */
+	for (size_t p = 0; p < n_packs; p += 17) {
+		uint32_t no = UINT32_MAX;
+		memset(pid, 0, sizeof pid);
+		memcpy(pid, &p, sizeof p);
+		assert_int_equal(index_find_pack(ix, pid, &no), 0);
+		assert_int_equal(no, p);
+		assert_int_equal(index_pack_key_gen(ix, no), p);
+	}
+
+	/* foreach: each blob once, from the right pack; stops on request */
+	struct walk w = { b, starts, calloc(BIG, 1), 0 };
+	assert_non_null(w.seen);
+	assert_int_equal(index_foreach(ix, walk_cb, &w), 0);
+	assert_int_equal(w.n, BIG);
+	for (size_t i = 0; i < BIG; i++)
+		assert_int_equal(w.seen[i], 1);
+	int stop = 0;
+	assert_int_equal(index_foreach(ix, stop_cb, &stop), -ECANCELED);
+	assert_int_equal(stop, 10);
+
+	index_free(ix);
+	assert_int_equal(deleted_maps(), maps); /* run files are gone */
+	free(w.seen);
+	free(b);
+}
+
+/* Adds blobs [from, to) of b as pack number `no` (pack ID from no). */
+static void add_range(struct index *ix, const struct blob_entry *b, size_t from,
+		      size_t to, uint32_t no)
+{
+	uint8_t pid[32] = { 0 };
+	memcpy(pid, &no, sizeof no);
+	assert_int_equal(index_add_pack(ix, pid, 0, &b[from], to - from), 0);
+	assert_int_equal(index_pack_count(ix), no + 1);
+}
+
+static void assert_at(const struct index *ix, const struct blob_entry *e, uint32_t pack_no)
+{
+	struct blob_loc loc;
+	assert_true(index_lookup(ix, e->id, &loc));
+	assert_loc(&loc, e, pack_no);
+}
+
+/* A blob already present keeps its first location: in a run, in the buffer, both. */
+static void test_first_location(void **state)
+{
+	size_t starts[BIG / 997 + 2], n_packs;
+	struct blob_entry *b = big_blobs(starts, &n_packs);
+	struct index *ix = index_new();
+	struct blob_entry c[30];
+
+	(void)state;
+	/* pack 0: 70 000 blobs, pack 1: 1000 more, which merges pack 0 into a run */
+	add_range(ix, b, 0, BIG_PACK, 0);
+	add_range(ix, b, BIG_PACK, BIG_PACK + 1000, 1);
+	assert_int_equal(index_blob_count(ix), BIG_PACK + 1000);
+	/* pack 2: 10 blobs of pack 0 (run), 10 of pack 1 (buffer), 5 new twice */
+	for (int j = 0; j < 10; j++) {
+		c[j] = b[(size_t)j * 6007];
+		c[10 + j] = b[BIG_PACK + (size_t)j * 97];
+	}
+	for (int j = 0; j < 5; j++) {
+		c[20 + j] = b[BIG - 1 - (size_t)j];
+		c[25 + j] = c[20 + j];
+		c[25 + j].offset += 1;
+	}
+	for (int j = 0; j < 30; j++)
+		c[j].offset = (uint32_t)j * 10000 + (j >= 25);
+	add_range(ix, c, 0, 30, 2);
+	assert_int_equal(index_blob_count(ix), BIG_PACK + 1005);
+	for (int round = 0; round < 2; round++) {
+		for (int j = 0; j < 10; j++) {
+			assert_at(ix, &b[(size_t)j * 6007], 0);
+			assert_at(ix, &b[BIG_PACK + (size_t)j * 97], 1);
+		}
+		for (int j = 0; j < 5; j++)
+			assert_at(ix, &c[20 + j], 2);
+		/*
+		 * Then 70 000 new blobs and one more pack: buffer and runs are
+		 * merged into one run; the second round checks after that.
+		 */
+		if (round == 0) {
+			add_range(ix, b, BIG_PACK + 1000, 2 * BIG_PACK + 1000, 3);
+			add_range(ix, b, 2 * BIG_PACK + 1000, 2 * BIG_PACK + 1001, 4);
+			assert_int_equal(index_blob_count(ix), 2 * BIG_PACK + 1006);
+		}
+	}
+	/* pack 0 listed again (two index files): nothing changes */
+	uint8_t pid[32] = { 0 };
+	assert_int_equal(index_add_pack(ix, pid, 7, b, BIG_PACK), 0);
+	assert_int_equal(index_pack_count(ix), 5);
+	assert_int_equal(index_blob_count(ix), 2 * BIG_PACK + 1006);
+	assert_int_equal(index_pack_key_gen(ix, 0), 0);
+	assert_at(ix, &b[123], 0);
+	/* foreach visits exactly the counted blobs */
+	size_t n = 0;
+	assert_int_equal(index_foreach(ix, total_cb, &n), 0);
+	assert_int_equal(n, index_blob_count(ix));
+	index_free(ix);
+	free(b);
+}
+
+/* index_free with nothing, with a buffer only, with runs: nothing is left. */
+static void test_index_free(void **state)
+{
+	size_t starts[BIG / 997 + 2], n_packs;
+	struct blob_entry *b = big_blobs(starts, &n_packs);
+	int maps = deleted_maps();
+
+	(void)state;
+	index_free(NULL);
+	index_free(index_new());
+	struct index *ix = index_new();
+	add_range(ix, b, 0, 1000, 0);
+	assert_int_equal(deleted_maps(), maps); /* a buffer only */
+	index_free(ix);
+	ix = index_new();
+	add_range(ix, b, 0, BIG_PACK, 0);
+	add_range(ix, b, BIG_PACK, BIG_PACK + 1, 1);
+	if (tmp_usable("/var/tmp") || tmp_usable("/tmp"))
+		assert_int_equal(deleted_maps(), maps + 1);
+	index_free(ix);
+	assert_int_equal(deleted_maps(), maps);
+	free(b);
+}
+
+/*
+ * Builds an index of 150 000 blobs (runs and merges) and checks it, and
+ * that its runs are in files (mappings of unlinked files) or not.
+ */
+static void build_and_check(const struct blob_entry *b, bool in_files)
+{
+	int maps = deleted_maps();
+	struct index *ix = index_new();
+	struct blob_loc loc;
+	uint8_t id[32];
+
+	assert_non_null(ix);
+	for (uint32_t p = 0; p < 150; p++)
+		add_range(ix, b, p * 1000u, (p + 1) * 1000u, p);
+	assert_int_equal(index_blob_count(ix), 150000);
+	for (uint32_t i = 0; i < 150000; i += 7)
+		assert_at(ix, &b[i], i / 1000);
+	for (int k = 0; k < 1000; k++) {
+		rnd_id(id);
+		assert_false(index_lookup(ix, id, &loc));
+	}
+	size_t n = 0;
+	assert_int_equal(index_foreach(ix, total_cb, &n), 0);
+	assert_int_equal(n, 150000);
+	if (in_files)
+		assert_true(deleted_maps() > maps);
+	else
+		assert_int_equal(deleted_maps(), maps);
+	index_free(ix);
+}
+
+/*
+ * Temporary directories that cannot be used: TMPDIR naming a regular file
+ * (the next directory is used), no file at all (too many open files: the
+ * runs go to anonymous memory), and writes that fail (file size limit: the
+ * same). The index works the same in every case.
+ */
+static void test_tmpdir_unusable(void **state)
+{
+	size_t starts[BIG / 997 + 2], n_packs;
+	struct blob_entry *b = big_blobs(starts, &n_packs);
+	char notdir[] = "/tmp/coffer-test-index-XXXXXX";
+	char *old = getenv("TMPDIR");
+	char *saved = old ? strdup(old) : NULL;
+	struct rlimit rl, tight;
+	int maps = deleted_maps();
+
+	(void)state;
+	int fd = mkstemp(notdir);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(setenv("TMPDIR", notdir, 1), 0);
+	build_and_check(b, tmp_usable("/var/tmp") || tmp_usable("/tmp"));
+	assert_int_equal(deleted_maps(), maps);
+
+	/* no descriptor can be opened: anonymous memory */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	tight = rl;
+	tight.rlim_cur = 0;
+	struct index *ix = index_new();
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+	for (uint32_t p = 0; p < 150; p++) {
+		uint8_t pid[32] = { 0 };
+		memcpy(pid, &p, sizeof p);
+		if (index_add_pack(ix, pid, 0, &b[p * 1000u], 1000) != 0)
+			break;
+	}
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_int_equal(index_blob_count(ix), 150000);
+	assert_int_equal(deleted_maps(), maps); /* no run file */
+	for (uint32_t i = 0; i < 150000; i += 7)
+		assert_at(ix, &b[i], i / 1000);
+	index_free(ix);
+
+	/* writes fail: anonymous memory again */
+	assert_int_equal(unsetenv("TMPDIR"), 0);
+	void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	tight = rl;
+	tight.rlim_cur = 4096;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &tight), 0);
+	build_and_check(b, false);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	signal(SIGXFSZ, old_xfsz);
+
+	if (saved != NULL)
+		setenv("TMPDIR", saved, 1);
+	free(saved);
+	unlink(notdir);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +918,10 @@ int main(void)
 		cmocka_unit_test(test_file_huge_counts),
 		cmocka_unit_test(test_memory_index),
 		cmocka_unit_test(test_foreach_count),
+		cmocka_unit_test(test_runs),
+		cmocka_unit_test(test_first_location),
+		cmocka_unit_test(test_index_free),
+		cmocka_unit_test(test_tmpdir_unusable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
