@@ -1,4 +1,16 @@
-/* Read-ahead threads for the backup walk; see prefetch.h. */
+/*
+ * Read-ahead for the backup walk; see prefetch.h. Two ways of doing it,
+ * chosen by the process's I/O engine:
+ *
+ * - io_uring: one thread takes up to IO_BATCH queued files at a time and
+ *   has the engine open, statx, read and close them together. Reading the
+ *   first PREFETCH_SCRATCH bytes into a throw-away buffer brings them into
+ *   the page cache (larger files get a WILLNEED hint for the rest), and
+ *   the ring keeps up to IO_BATCH of those reads in flight in the kernel's
+ *   workers: the queue depth the disk needs.
+ * - plain system calls: n threads each open a file and posix_fadvise
+ *   WILLNEED it, so about n reads are in flight.
+ */
 #include "backup/prefetch.h"
 
 #include <fcntl.h>
@@ -9,11 +21,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/engine.h"
+
 /* Requests queued at most: the walk pushes a window ahead of itself. */
 #define PREFETCH_QUEUE_MAX 1024
 /* Larger files are read ahead only in part: the walk reads them in big
  * blocks, where sequential read-ahead does the rest. */
 #define PREFETCH_MAX_BYTES (8u << 20)
+/* Bytes of each file the ring thread reads itself (the rest is hinted). */
+#define PREFETCH_SCRATCH (64u << 10)
 
 struct prefetch_dir {
 	struct prefetch *pf;
@@ -36,6 +52,7 @@ struct prefetch {
 	struct prefetch_job *head, *tail;
 	unsigned queued;
 	bool stop;
+	bool ring; /* one thread batching through the engine */
 	unsigned n_threads;
 	pthread_t threads[];
 };
@@ -54,6 +71,14 @@ static bool same_time(const struct ns_time *t, const struct timespec *ts)
 	return t->sec == ts->tv_sec && t->nsec == (uint32_t)ts->tv_nsec;
 }
 
+/* True if the parent snapshot shows the file unchanged (the walk skips it). */
+static bool job_unchanged(const struct prefetch_job *j, uint64_t size, uint64_t ino,
+			  const struct timespec *mtime, const struct timespec *ctime)
+{
+	return j->has_old && j->size == size && j->inode == ino && same_time(&j->mtime, mtime) &&
+	       same_time(&j->ctime, ctime);
+}
+
 static void prefetch_one(const struct prefetch_job *j)
 {
 	int fd = openat(j->dir->fd, j->name,
@@ -64,11 +89,8 @@ static void prefetch_one(const struct prefetch_job *j)
 		return; /* the walk will report it */
 	struct stat st;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-		bool unchanged = j->has_old && j->size == (uint64_t)st.st_size &&
-				 j->inode == (uint64_t)st.st_ino &&
-				 same_time(&j->mtime, &st.st_mtim) &&
-				 same_time(&j->ctime, &st.st_ctim);
-		if (!unchanged) {
+		if (!job_unchanged(j, (uint64_t)st.st_size, (uint64_t)st.st_ino, &st.st_mtim,
+				   &st.st_ctim)) {
 			off_t len = st.st_size < PREFETCH_MAX_BYTES ? st.st_size
 								     : PREFETCH_MAX_BYTES;
 			(void)posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
@@ -101,15 +123,83 @@ static void *prefetch_thread(void *arg)
 	return NULL;
 }
 
+static bool ring_want(const struct io_file_req *r, void *arg)
+{
+	(void)arg;
+	const struct prefetch_job *j = r->user;
+	struct timespec m = { .tv_sec = r->stx.stx_mtime.tv_sec,
+			      .tv_nsec = r->stx.stx_mtime.tv_nsec };
+	struct timespec c = { .tv_sec = r->stx.stx_ctime.tv_sec,
+			      .tv_nsec = r->stx.stx_ctime.tv_nsec };
+	return r->stx.stx_size > 0 && !job_unchanged(j, r->stx.stx_size, r->stx.stx_ino, &m, &c);
+}
+
+/* The io_uring variant: batches of queued files through read_files. */
+static void *prefetch_ring_thread(void *arg)
+{
+	struct prefetch *pf = arg;
+	const struct io_engine_ops *io = io_engine();
+	struct io_file_req req[IO_BATCH];
+	struct prefetch_job *batch[IO_BATCH];
+	uint8_t *scratch = malloc((size_t)IO_BATCH * PREFETCH_SCRATCH);
+
+	pthread_mutex_lock(&pf->mu);
+	for (;;) {
+		while (pf->head == NULL && !pf->stop)
+			pthread_cond_wait(&pf->cv, &pf->mu);
+		if (pf->stop)
+			break;
+		unsigned n = 0;
+		while (n < IO_BATCH && pf->head != NULL) {
+			struct prefetch_job *j = pf->head;
+			pf->head = j->next;
+			pf->queued--;
+			batch[n++] = j;
+		}
+		if (pf->head == NULL)
+			pf->tail = NULL;
+		pthread_mutex_unlock(&pf->mu);
+		if (scratch != NULL) {
+			for (unsigned i = 0; i < n; i++)
+				req[i] = (struct io_file_req){
+					.dirfd = batch[i]->dir->fd,
+					.name = batch[i]->name,
+					.buf = scratch + (size_t)i * PREFETCH_SCRATCH,
+					.cap = PREFETCH_SCRATCH,
+					.readahead = PREFETCH_MAX_BYTES,
+					.user = batch[i],
+				};
+			/* Failures are the walk's to report when it gets there. */
+			(void)io->read_files(req, n, ring_want, NULL);
+		} else {
+			for (unsigned i = 0; i < n; i++)
+				prefetch_one(batch[i]);
+		}
+		pthread_mutex_lock(&pf->mu);
+		for (unsigned i = 0; i < n; i++) {
+			prefetch_dir_unref(batch[i]->dir);
+			free(batch[i]);
+		}
+	}
+	pthread_mutex_unlock(&pf->mu);
+	free(scratch);
+	return NULL;
+}
+
 struct prefetch *prefetch_new(unsigned n)
 {
+	bool ring = strcmp(io_engine()->name, "uring") == 0;
+	if (ring)
+		n = 1;
 	struct prefetch *pf = calloc(1, sizeof *pf + n * sizeof(pthread_t));
 	if (pf == NULL)
 		return NULL;
 	pthread_mutex_init(&pf->mu, NULL);
 	pthread_cond_init(&pf->cv, NULL);
+	pf->ring = ring;
 	for (; pf->n_threads < n; pf->n_threads++)
-		if (pthread_create(&pf->threads[pf->n_threads], NULL, prefetch_thread, pf) != 0)
+		if (pthread_create(&pf->threads[pf->n_threads], NULL,
+				   ring ? prefetch_ring_thread : prefetch_thread, pf) != 0)
 			break;
 	if (pf->n_threads == 0) {
 		prefetch_free(pf);

@@ -1,9 +1,12 @@
 /*
  * Read-ahead for the backup walk. Reading many small files one after
  * another waits for the disk once per file (about 60 µs per cold read
- * here), while the disk serves far more reads in parallel. A few threads
- * open the files the walk will read next and ask the kernel to read them
- * into the page cache (POSIX_FADV_WILLNEED), so the walk finds them there.
+ * here), while the disk serves far more reads in parallel. The files the
+ * walk will read next are brought into the page cache ahead of it, so the
+ * walk finds them there: with the io_uring engine by one thread reading
+ * them in batches through the ring (openat, statx, read and close of up
+ * to IO_BATCH files submitted together), otherwise by a few threads that
+ * open them and ask the kernel to read them (POSIX_FADV_WILLNEED).
  *
  * Files the parent snapshot shows unchanged are not read ahead: the walk
  * will not read them either.
@@ -13,12 +16,17 @@
 
 #include <stdint.h>
 
+#include "io/engine.h" /* the walk reads through the same engine */
 #include "repo/tree.h"
 
 struct prefetch;
 struct prefetch_dir;
 
-/* Starts n threads; NULL if none could be started (the walk goes on without). */
+/*
+ * Starts n read-ahead threads, or the single batching thread when the
+ * process's I/O engine is io_uring. NULL if none could be started (the
+ * walk goes on without).
+ */
 struct prefetch *prefetch_new(unsigned n);
 void prefetch_free(struct prefetch *pf); /* accepts NULL; drops what is queued */
 

@@ -128,10 +128,34 @@ static int copy_extents(struct node *n, const struct node *old)
 	return 0;
 }
 
+/* Where read_region's blocks go: the chunk stream, whose failure is kept
+ * apart from the source's. */
+struct region_sink {
+	struct walk *w;
+	int err;
+};
+
+static int region_sink_write(void *arg, const void *p, size_t n)
+{
+	struct region_sink *rs = arg;
+	struct walk *w = rs->w;
+	int e = chunk_stream_write(w->cs, p, n);
+	if (e != 0) {
+		rs->err = e;
+		return e;
+	}
+	w->st.bytes_read += (uint64_t)n;
+	w->pg.bytes_done += (uint64_t)n;
+	walk_progress(w, false);
+	return 0;
+}
+
 /*
- * Reads [from, to) of fd into the chunk stream. Returns 0, a negative
- * errno for a source read error (*short_read unchanged), or sets
- * *short_read when the file ended early (it shrank).
+ * Reads [from, to) of fd into the chunk stream, through the I/O engine:
+ * with io_uring, several 1 MiB reads stay in flight while the previous
+ * block is chunked (io/engine.h, read_stream). Returns 0 or the chunk
+ * stream's negative errno; a source read error goes to *src_err, and
+ * *short_read is set when the file ended early (it shrank).
  */
 static int read_region(struct walk *w, int fd, uint64_t from, uint64_t to,
 		       bool *short_read, int *src_err)
@@ -139,37 +163,30 @@ static int read_region(struct walk *w, int fd, uint64_t from, uint64_t to,
 	int e = chunk_stream_seek(w->cs, from);
 	if (e != 0)
 		return e;
-	while (from < to) {
-		size_t want = to - from < WALK_READ_SIZE ? (size_t)(to - from) : WALK_READ_SIZE;
-		ssize_t got = pread(fd, w->readbuf, want, (off_t)from);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			*src_err = -errno;
-			return 0;
-		}
-		if (got == 0) {
-			*short_read = true;
-			return 0;
-		}
-		if ((e = chunk_stream_write(w->cs, w->readbuf, (size_t)got)) != 0)
-			return e;
-		from += (uint64_t)got;
-		w->st.bytes_read += (uint64_t)got;
-		w->pg.bytes_done += (uint64_t)got;
-		walk_progress(w, false);
+	struct region_sink rs = { .w = w };
+	uint64_t done = 0;
+	e = io_engine()->read_stream(fd, from, to - from, region_sink_write, &rs, &done);
+	if (rs.err != 0)
+		return rs.err;
+	if (e != 0) {
+		*src_err = e;
+		return 0;
 	}
+	if (done < to - from)
+		*short_read = true;
 	return 0;
 }
 
 /*
  * Reads a regular file's content: only its data regions (SEEK_DATA /
  * SEEK_HOLE), so holes stay holes. Bounded by the size seen at stat time,
- * so extents always lie within the node's size. Returns a negative errno
- * only for repository failures; source problems set flags and are counted.
+ * so extents always lie within the node's size. old (may be NULL) is the
+ * entry in the parent snapshot: its chunks are the delta bases of the new
+ * ones. Returns a negative errno only for repository failures; source
+ * problems set flags and are counted.
  */
 static int walk_file_content(struct walk *w, int dirfd, const char *name,
-			     const struct stat *st0, struct node *n)
+			     const struct stat *st0, const struct node *old, struct node *n)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME | O_NONBLOCK);
 	if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */

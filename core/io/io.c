@@ -76,6 +76,25 @@ int io_read_up_to(int fd, void *p, size_t n, size_t *got)
 	return 0;
 }
 
+int io_pread_up_to(int fd, void *p, size_t n, off_t off, size_t *got)
+{
+	uint8_t *c = p;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = pread(fd, c + done, n - done, off + (off_t)done);
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	*got = done;
+	return 0;
+}
+
 int io_read_fd(int fd, struct buf *out, size_t max)
 {
 	for (;;) {

@@ -2,8 +2,9 @@
  * File I/O helpers that never return short: every call loops over partial
  * reads and writes and EINTR. They return 0 or a negative errno.
  *
- * The io_uring engine with its plain-syscall fallback (issue 3) will sit
- * behind these same calls.
+ * These are plain system calls, for the cold paths and as the building
+ * blocks of the plain-syscall engine; the hot paths use io/engine.h, which
+ * runs on io_uring where it can.
  */
 #ifndef COFFER_IO_IO_H
 #define COFFER_IO_IO_H
@@ -20,6 +21,8 @@ int io_pwrite_all(int fd, const void *p, size_t n, off_t off);
 int io_pread_all(int fd, void *p, size_t n, off_t off);
 /* Reads up to n bytes, stopping only at end of file; *got = bytes read. */
 int io_read_up_to(int fd, void *p, size_t n, size_t *got);
+/* Reads up to n bytes at off, stopping only at end of file; *got = bytes read. */
+int io_pread_up_to(int fd, void *p, size_t n, off_t off, size_t *got);
 /* Appends the whole remaining file to out; -EFBIG past max bytes. */
 int io_read_fd(int fd, struct buf *out, size_t max);
 /* fsync of a directory, making renames and unlinks in it durable. */

@@ -15,6 +15,13 @@
  * to replace) and the directory fsync'd: a crash leaves a stray temp file
  * at worst, never a partial or overwritten object.
  *
+ * Pack writes (the temp file's content and its fsync) and object reads go
+ * through the I/O engine (io/engine.h), so they run on io_uring where it
+ * is available. Ranged pack reads keep the last LOCAL_FD_CACHE packs open
+ * (least recently used goes first): a restore or check reads thousands of
+ * blobs from the same few packs and would otherwise open and close a pack
+ * per blob. Removing a pack drops its descriptor.
+ *
  * The store keeps one O_DIRECTORY descriptor per kind and works only with
  * *at() calls on single path components (plus "XX/NAME" for packs), so a
  * rename of DIR while open cannot redirect writes, and names, checked in
@@ -25,15 +32,18 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "io/engine.h"
 #include "io/io.h"
 #include "store/store_int.h"
 
@@ -42,12 +52,34 @@
 #define LOCAL_FILE_MODE 0600
 #define LOCAL_PATH_MAX (3 + STORE_NAME_MAX + 1) /* "XX/" NAME NUL */
 #define LOCAL_TMP_NAME_MAX 64
+/* Pack descriptors kept open for get_range: at most this many, and at
+ * most 1/LOCAL_FD_SHARE of RLIMIT_NOFILE (restore needs descriptors too). */
+#define LOCAL_FD_CACHE 64
+#define LOCAL_FD_SHARE 16
+
+/*
+ * An open pack. Entries leave the cache (eviction, removal of the pack)
+ * while a reader may still be using them: the last reader closes them.
+ */
+struct local_fd {
+	char name[STORE_NAME_MAX + 1];
+	int fd;
+	uint64_t size;
+	uint64_t used; /* LRU tick */
+	unsigned refs; /* readers using fd, plus nothing for the cache itself */
+	bool dropped;  /* no longer in the cache: close when refs reaches 0 */
+};
 
 struct store_local {
 	struct store base;
 	int root_fd;
 	int dir_fd[LOCAL_NKINDS]; /* directory of each kind (data/ for packs) */
 	int tmp_fd;
+	pthread_mutex_t fd_mu; /* guards everything below */
+	struct local_fd *fds[LOCAL_FD_CACHE];
+	unsigned n_fds;
+	uint64_t fd_tick;
+	uint64_t fd_gen; /* bumped by every pack removal */
 };
 
 /* Directory of each kind, relative to DIR. */
@@ -209,13 +241,9 @@ static int local_put(struct store *st, enum store_kind k, const char *name,
 	if (e != 0)
 		goto out;
 	tmp_made = true;
-	e = io_write_all(fd, data, len);
+	e = io_engine_write_durable(fd, data, len);
 	if (e != 0)
 		goto out;
-	if (fsync(fd) != 0) {
-		e = -errno;
-		goto out;
-	}
 	e = close(fd) != 0 ? -errno : 0;
 	fd = -1;
 	if (e != 0)
@@ -256,12 +284,138 @@ static int local_get(struct store *st, enum store_kind k, const char *name,
 	if (e != 0)
 		goto out;
 	/* Objects are never rewritten, so the size read above stays true. */
-	e = io_pread_all(fd, out->data + out->len, (size_t)size, 0);
+	e = io_engine_pread_all(fd, out->data + out->len, (size_t)size, 0);
 	if (e == 0)
 		out->len += (size_t)size;
 out:
 	close(fd);
 	return e;
+}
+
+/* Closes an entry that has left the cache once nobody reads from it. Holds fd_mu. */
+static void local_fd_release(struct local_fd *f)
+{
+	if (f->refs == 0 && f->dropped) {
+		close(f->fd);
+		free(f);
+	}
+}
+
+/* Takes entry i out of the cache. Holds fd_mu. */
+static void local_fd_evict(struct store_local *s, unsigned i)
+{
+	struct local_fd *f = s->fds[i];
+	s->fds[i] = s->fds[--s->n_fds];
+	s->fds[s->n_fds] = NULL;
+	f->dropped = true;
+	local_fd_release(f);
+}
+
+static int local_fd_find(struct store_local *s, const char *name)
+{
+	for (unsigned i = 0; i < s->n_fds; i++)
+		if (strcmp(s->fds[i]->name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* How many packs may be kept open, given the descriptor limit now. */
+static unsigned local_fd_cap(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur / LOCAL_FD_SHARE >= LOCAL_FD_CACHE)
+		return LOCAL_FD_CACHE;
+	return (unsigned)(rl.rlim_cur / LOCAL_FD_SHARE);
+}
+
+/* Closes every cached pack nobody is reading (out of descriptors). */
+static void local_fd_flush(struct store_local *s)
+{
+	pthread_mutex_lock(&s->fd_mu);
+	while (s->n_fds > 0)
+		local_fd_evict(s, s->n_fds - 1);
+	pthread_mutex_unlock(&s->fd_mu);
+}
+
+/*
+ * An open descriptor of pack name, from the cache or opened and cached;
+ * release it with local_fd_put. A pack removed while it was being opened
+ * is not cached (its descriptor serves this one read).
+ */
+static int local_fd_get(struct store_local *s, const char *name, struct local_fd **out)
+{
+	pthread_mutex_lock(&s->fd_mu);
+	int i = local_fd_find(s, name);
+	if (i >= 0) {
+		struct local_fd *f = s->fds[i];
+		f->refs++;
+		f->used = ++s->fd_tick;
+		pthread_mutex_unlock(&s->fd_mu);
+		*out = f;
+		return 0;
+	}
+	uint64_t gen = s->fd_gen;
+	pthread_mutex_unlock(&s->fd_mu);
+	unsigned cap = local_fd_cap();
+
+	struct local_fd *f = calloc(1, sizeof *f);
+	if (f == NULL)
+		return -ENOMEM;
+	int e = local_open_obj(s, STORE_PACK, name, &f->fd, &f->size);
+	if (e == -EMFILE || e == -ENFILE) {
+		local_fd_flush(s);
+		e = local_open_obj(s, STORE_PACK, name, &f->fd, &f->size);
+	}
+	if (e != 0) {
+		free(f);
+		return e;
+	}
+	snprintf(f->name, sizeof f->name, "%s", name);
+	f->refs = 1;
+
+	pthread_mutex_lock(&s->fd_mu);
+	i = local_fd_find(s, name);
+	if (i >= 0) { /* another reader was quicker */
+		close(f->fd);
+		free(f);
+		f = s->fds[i];
+		f->refs++;
+	} else if (gen != s->fd_gen) {
+		f->dropped = true;
+	} else {
+		while (s->n_fds > 0 && s->n_fds >= cap) {
+			unsigned lru = 0;
+			for (unsigned k = 1; k < s->n_fds; k++)
+				if (s->fds[k]->used < s->fds[lru]->used)
+					lru = k;
+			local_fd_evict(s, lru);
+		}
+		s->fds[s->n_fds++] = f;
+	}
+	f->used = ++s->fd_tick;
+	pthread_mutex_unlock(&s->fd_mu);
+	*out = f;
+	return 0;
+}
+
+static void local_fd_put(struct store_local *s, struct local_fd *f)
+{
+	pthread_mutex_lock(&s->fd_mu);
+	f->refs--;
+	local_fd_release(f);
+	pthread_mutex_unlock(&s->fd_mu);
+}
+
+/* Forgets pack name's descriptor (it is being removed). */
+static void local_fd_drop(struct store_local *s, const char *name)
+{
+	pthread_mutex_lock(&s->fd_mu);
+	s->fd_gen++;
+	int i = local_fd_find(s, name);
+	if (i >= 0)
+		local_fd_evict(s, (unsigned)i);
+	pthread_mutex_unlock(&s->fd_mu);
 }
 
 static int local_get_range(struct store *st, enum store_kind k,
@@ -273,13 +427,26 @@ static int local_get_range(struct store *st, enum store_kind k,
 
 	if (!store_name_valid(k, name))
 		return -EINVAL;
+	if (k == STORE_PACK) {
+		struct local_fd *f;
+		e = local_fd_get(s, name, &f);
+		if (e != 0)
+			return e;
+		/* Packs are never rewritten: the size seen at open stays true. */
+		if (off > f->size || len > f->size - off)
+			e = -EIO;
+		else
+			e = io_engine_pread_all(f->fd, out, len, (off_t)off);
+		local_fd_put(s, f);
+		return e;
+	}
 	e = local_open_obj(s, k, name, &fd, &size);
 	if (e != 0)
 		return e;
 	if (off > size || len > size - off)
 		e = -EIO;
 	else
-		e = io_pread_all(fd, out, len, (off_t)off);
+		e = io_engine_pread_all(fd, out, len, (off_t)off);
 	close(fd);
 	return e;
 }
@@ -386,6 +553,8 @@ static int local_remove(struct store *st, enum store_kind k, const char *name)
 	int owned = local_entry_dir(s, k, name, &dfd);
 	if (owned < 0)
 		return owned;
+	if (k == STORE_PACK)
+		local_fd_drop(s, name);
 	if (unlinkat(dfd, name, 0) != 0)
 		e = -errno;
 	else
@@ -399,6 +568,13 @@ static void local_free(struct store_local *s)
 {
 	if (s == NULL)
 		return;
+	/* Closing with a read in flight is the caller's bug; nothing is
+	 * left to wait for here. */
+	for (unsigned i = 0; i < s->n_fds; i++) {
+		close(s->fds[i]->fd);
+		free(s->fds[i]);
+	}
+	pthread_mutex_destroy(&s->fd_mu);
 	for (int k = 0; k < LOCAL_NKINDS; k++)
 		if (s->dir_fd[k] >= 0)
 			close(s->dir_fd[k]);
@@ -567,6 +743,7 @@ int store_local_open(const char *dir, int create, struct store **out)
 		return -ENOMEM;
 	s->base.ops = &local_ops;
 	s->root_fd = s->tmp_fd = -1;
+	pthread_mutex_init(&s->fd_mu, NULL);
 	for (int k = 0; k < LOCAL_NKINDS; k++)
 		s->dir_fd[k] = -1;
 

@@ -382,7 +382,8 @@ static void test_list_remove(void **state)
 static void put_file(const char *dir, const char *rel, const char *content)
 {
 	char path[600];
-	snprintf(path, sizeof path, "%s/%s", dir, rel);
+	int n = snprintf(path, sizeof path, "%s/%s", dir, rel);
+	assert_true(n > 0 && (size_t)n < sizeof path);
 	FILE *fp = fopen(path, "w");
 	assert_non_null(fp);
 	fputs(content, fp);

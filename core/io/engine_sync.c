@@ -1,0 +1,142 @@
+/*
+ * The plain-syscall engine (see engine.h): the fallback when io_uring is
+ * unavailable, and the reference the io_uring engine is tested against.
+ * Everything is done one call at a time; large files get a sequential
+ * read-ahead hint instead of reads in flight.
+ */
+#include "io/engine_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "io/io.h"
+
+/* statx of an open descriptor, filling what fstat knows (statx(2) may be
+ * filtered where fstat is not). */
+static int sync_statx(int fd, struct statx *stx)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	memset(stx, 0, sizeof *stx);
+	stx->stx_mask = STATX_BASIC_STATS;
+	stx->stx_mode = (uint16_t)st.st_mode;
+	stx->stx_ino = (uint64_t)st.st_ino;
+	stx->stx_size = (uint64_t)st.st_size;
+	stx->stx_nlink = (uint32_t)st.st_nlink;
+	stx->stx_uid = st.st_uid;
+	stx->stx_gid = st.st_gid;
+	stx->stx_blocks = (uint64_t)st.st_blocks;
+	stx->stx_mtime.tv_sec = st.st_mtim.tv_sec;
+	stx->stx_mtime.tv_nsec = (uint32_t)st.st_mtim.tv_nsec;
+	stx->stx_ctime.tv_sec = st.st_ctim.tv_sec;
+	stx->stx_ctime.tv_nsec = (uint32_t)st.st_ctim.tv_nsec;
+	stx->stx_atime.tv_sec = st.st_atim.tv_sec;
+	stx->stx_atime.tv_nsec = (uint32_t)st.st_atim.tv_nsec;
+	stx->stx_dev_major = major(st.st_dev);
+	stx->stx_dev_minor = minor(st.st_dev);
+	return 0;
+}
+
+static void sync_read_one(struct io_file_req *r, io_want_fn want, void *arg)
+{
+	r->err = 0;
+	r->skipped = false;
+	r->len = 0;
+	int fd = openat(r->dirfd, r->name, IO_READ_FLAGS | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(r->dirfd, r->name, IO_READ_FLAGS);
+	if (fd < 0) {
+		r->err = -errno;
+		return;
+	}
+	r->err = sync_statx(fd, &r->stx);
+	if (r->err != 0)
+		goto out;
+	if (!S_ISREG(r->stx.stx_mode) || (want != NULL && !want(r, arg))) {
+		r->skipped = true;
+		goto out;
+	}
+	r->err = io_read_up_to(fd, r->buf, r->cap, &r->len);
+	if (r->err == 0 && r->readahead > r->cap && r->stx.stx_size > r->cap)
+		(void)posix_fadvise(fd, (off_t)r->cap, (off_t)(r->readahead - r->cap),
+				    POSIX_FADV_WILLNEED);
+out:
+	close(fd);
+}
+
+static int sync_read_files(struct io_file_req *reqs, size_t n, io_want_fn want, void *arg)
+{
+	for (size_t i = 0; i < n; i++)
+		sync_read_one(&reqs[i], want, arg);
+	return 0;
+}
+
+static int sync_read_stream(int fd, uint64_t off, uint64_t len, io_sink_fn sink, void *arg,
+			    uint64_t *done)
+{
+	size_t bs = len < IO_STREAM_BLOCK ? (size_t)len : IO_STREAM_BLOCK;
+	uint64_t got = 0;
+	int e = 0;
+
+	if (len == 0) {
+		*done = 0;
+		return 0;
+	}
+	uint8_t *b = malloc(bs);
+	if (b == NULL)
+		return -ENOMEM;
+	if (len > IO_STREAM_BLOCK)
+		(void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_SEQUENTIAL);
+	while (got < len) {
+		size_t want = len - got < bs ? (size_t)(len - got) : bs;
+		ssize_t r = pread(fd, b, want, (off_t)(off + got));
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0) {
+			e = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		e = sink(arg, b, (size_t)r);
+		if (e != 0)
+			goto out;
+		got += (uint64_t)r;
+	}
+	*done = got;
+out:
+	free(b);
+	return e;
+}
+
+static int sync_fsync(int fd, bool datasync)
+{
+	int r;
+	do
+		r = datasync ? fdatasync(fd) : fsync(fd);
+	while (r != 0 && errno == EINTR);
+	return r != 0 ? -errno : 0;
+}
+
+static int sync_write_durable(int fd, const void *p, size_t n)
+{
+	int e = io_pwrite_all(fd, p, n, 0);
+	if (e != 0)
+		return e;
+	return sync_fsync(fd, false);
+}
+
+const struct io_engine_ops io_sync_ops = {
+	.name = "sync",
+	.read_files = sync_read_files,
+	.read_stream = sync_read_stream,
+	.pread_all = io_pread_all,
+	.pwrite_all = io_pwrite_all,
+	.fsync = sync_fsync,
+	.write_durable = sync_write_durable,
+};
