@@ -6,6 +6,13 @@ pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing)
 pkg_check_modules(ARCHIVE REQUIRED IMPORTED_TARGET libarchive)
 pkg_check_modules(CMOCKA IMPORTED_TARGET cmocka)
+# Debian's librsync-dev ships no pkg-config file.
+find_path(LIBRSYNC_INCLUDE_DIR librsync.h REQUIRED)
+find_library(LIBRSYNC_LIBRARY rsync REQUIRED)
+add_library(Coffer::librsync UNKNOWN IMPORTED)
+set_target_properties(Coffer::librsync PROPERTIES
+  IMPORTED_LOCATION ${LIBRSYNC_LIBRARY}
+  INTERFACE_INCLUDE_DIRECTORIES ${LIBRSYNC_INCLUDE_DIR})
 
 # coffer_module(NAME DEPS...) builds core/NAME/*.c into static library
 # coffer_NAME. Sources are globbed so a new file in a module needs no edit here.

@@ -324,12 +324,14 @@ int cmd_stats(int argc, char **argv)
 		printf("{\"snapshots\":%llu,\"logical_bytes\":%llu,\"unique_bytes\":%llu,"
 		       "\"stored_bytes\":%llu,\"packs\":%llu,\"data_blobs\":%llu,"
 		       "\"tree_blobs\":%llu,\"index_files\":%llu,\"dedup_ratio\":%.4f,"
-		       "\"compression_ratio\":%.4f}\n",
+		       "\"compression_ratio\":%.4f,\"delta_blobs\":%llu,"
+		       "\"delta_saved_bytes\":%llu}\n",
 		       (unsigned long long)st.snapshots, (unsigned long long)st.logical_bytes,
 		       (unsigned long long)st.unique_bytes, (unsigned long long)st.stored_bytes,
 		       (unsigned long long)st.packs, (unsigned long long)st.data_blobs,
 		       (unsigned long long)st.tree_blobs, (unsigned long long)st.index_files,
-		       st.dedup_ratio, st.compression_ratio);
+		       st.dedup_ratio, st.compression_ratio, (unsigned long long)st.delta_blobs,
+		       (unsigned long long)st.delta_saved_bytes);
 		return EXIT_OK;
 	}
 	char b1[32], b2[32], b3[32];
@@ -343,5 +345,8 @@ int cmd_stats(int argc, char **argv)
 	       (unsigned long long)st.tree_blobs);
 	printf("dedup ratio:        %.2fx\n", st.dedup_ratio);
 	printf("compression ratio:  %.2fx\n", st.compression_ratio);
+	/* Saved: each delta's reconstructed length minus its stored length. */
+	printf("delta blobs:        %llu, saving %s\n", (unsigned long long)st.delta_blobs,
+	       fmt_bytes(st.delta_saved_bytes, b1, sizeof b1));
 	return EXIT_OK;
 }

@@ -63,8 +63,18 @@ struct chunk_stream;
 
 struct chunk_stream *chunk_stream_new(struct repo *r);
 void chunk_stream_free(struct chunk_stream *cs); /* accepts NULL */
-/* Starts a new file at offset 0, dropping any extents collected. */
+/* Starts a new file at offset 0, dropping any extents collected and the base. */
 void chunk_stream_reset(struct chunk_stream *cs);
+/*
+ * Names the previous version of the file being chunked (old may be NULL,
+ * or a node of another type: no base). Each new chunk is then saved with
+ * the old chunk covering the same file offsets (the one with the largest
+ * overlap) as its delta base (repo_blob_save_hint). The extents are
+ * copied: old need not outlive the call. Call after chunk_stream_reset;
+ * chunk_stream_finish and chunk_stream_reset drop the base. If the copy
+ * cannot be allocated the stream has no base: deltas only save space.
+ */
+void chunk_stream_set_base(struct chunk_stream *cs, const struct node *old);
 int chunk_stream_write(struct chunk_stream *cs, const void *data, size_t len);
 /* Cuts what is buffered and continues at offset (>= current end). */
 int chunk_stream_seek(struct chunk_stream *cs, uint64_t offset);

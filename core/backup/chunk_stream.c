@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Bytes the chunker's gear hash depends on (GEAR_WINDOW in chunker.c). */
+#define CHUNK_GEAR_WINDOW 64
+
 struct chunk_stream {
 	struct repo *r;
 	const struct chunker_params *cp;
@@ -22,6 +25,13 @@ struct chunk_stream {
 	uint64_t buf_off;    /* file offset of buf[start] */
 	struct extent *ext;
 	size_t n_ext, cap_ext;
+	/*
+	 * The previous version's extents (chunk_stream_set_base), ascending;
+	 * base_next is the first that may still overlap the next chunk, since
+	 * chunks are emitted in file order.
+	 */
+	struct extent *base;
+	size_t n_base, cap_base, base_next;
 };
 
 struct chunk_stream *chunk_stream_new(struct repo *r)
@@ -48,6 +58,7 @@ void chunk_stream_free(struct chunk_stream *cs)
 		return;
 	free(cs->buf);
 	free(cs->ext);
+	free(cs->base);
 	free(cs);
 }
 
@@ -57,6 +68,50 @@ void chunk_stream_reset(struct chunk_stream *cs)
 	cs->len = 0;
 	cs->buf_off = 0;
 	cs->n_ext = 0;
+	cs->n_base = 0;
+	cs->base_next = 0;
+}
+
+void chunk_stream_set_base(struct chunk_stream *cs, const struct node *old)
+{
+	cs->n_base = 0;
+	cs->base_next = 0;
+	if (old == NULL || old->type != NODE_FILE || old->n_extents == 0)
+		return;
+	if (old->n_extents > cs->cap_base) {
+		struct extent *nb = realloc(cs->base, old->n_extents * sizeof *nb);
+		if (nb == NULL)
+			return;
+		cs->base = nb;
+		cs->cap_base = old->n_extents;
+	}
+	memcpy(cs->base, old->extents, old->n_extents * sizeof *cs->base);
+	cs->n_base = old->n_extents;
+}
+
+/*
+ * The old extent overlapping [off, off + len) the most, or NULL. Old
+ * extents wholly before off are skipped for good: later chunks start
+ * further on.
+ */
+static const struct extent *chunk_stream_base_for(struct chunk_stream *cs, uint64_t off,
+						  uint64_t len)
+{
+	const struct extent *best = NULL;
+	uint64_t best_overlap = 0, end = off + len;
+	while (cs->base_next < cs->n_base &&
+	       cs->base[cs->base_next].offset + cs->base[cs->base_next].len <= off)
+		cs->base_next++;
+	for (size_t i = cs->base_next; i < cs->n_base && cs->base[i].offset < end; i++) {
+		const struct extent *x = &cs->base[i];
+		uint64_t lo = x->offset > off ? x->offset : off;
+		uint64_t hi = x->offset + x->len < end ? x->offset + x->len : end;
+		if (hi > lo && hi - lo > best_overlap) {
+			best = x;
+			best_overlap = hi - lo;
+		}
+	}
+	return best;
 }
 
 static int chunk_stream_emit(struct chunk_stream *cs, size_t n)
@@ -70,7 +125,9 @@ static int chunk_stream_emit(struct chunk_stream *cs, size_t n)
 		cs->cap_ext = cap;
 	}
 	struct extent *x = &cs->ext[cs->n_ext];
-	int e = repo_blob_save(cs->r, BLOB_DATA, cs->buf + cs->start, n, x->id, NULL);
+	const struct extent *base = chunk_stream_base_for(cs, cs->buf_off, n);
+	int e = repo_blob_save_hint(cs->r, cs->buf + cs->start, n, base ? base->id : NULL,
+				    x->id, NULL);
 	if (e != 0)
 		return e;
 	x->offset = cs->buf_off;
@@ -84,11 +141,86 @@ static int chunk_stream_emit(struct chunk_stream *cs, size_t n)
 	return 0;
 }
 
+/* The old extent starting exactly at off, or NULL (binary search). */
+static const struct extent *chunk_stream_base_at(const struct chunk_stream *cs, uint64_t off)
+{
+	size_t lo = 0, hi = cs->n_base;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cs->base[mid].offset < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < cs->n_base && cs->base[lo].offset == off ? &cs->base[lo] : NULL;
+}
+
+/*
+ * Would the chunker accept a cut after len bytes of p (p[0] starting a
+ * chunk)? The same test as chunker_find_cut's: the gear hash of the 64
+ * bytes before the cut against the mask for that length, or len at the
+ * maximum.
+ */
+static bool chunk_stream_is_candidate(const struct chunker_params *cp, const uint8_t *p,
+				      size_t len)
+{
+	if (len == cp->max_size)
+		return true;
+	if (len < cp->min_size || len > cp->max_size || len < CHUNK_GEAR_WINDOW)
+		return false;
+	uint64_t h = 0;
+	for (size_t i = len - CHUNK_GEAR_WINDOW; i < len; i++)
+		h = (h << 1) + cp->gear[p[i]];
+	return (h & (len < cp->avg_size ? cp->mask_s : cp->mask_l)) == 0;
+}
+
+/*
+ * Length of the next chunk, 0 if more data is needed (chunker_find_cut's
+ * contract). With a base, a file changed in place keeps its old chunk
+ * boundaries, so that each changed chunk has exactly one old chunk to be
+ * a delta of and the unchanged ones deduplicate. Content-defined cuts move
+ * when a write touches the 64 bytes before a cut point (the old cut
+ * disappears and two chunks merge) or makes a new one (a chunk splits,
+ * and the cuts after it may shift for a while): each such case would
+ * cost a whole chunk or two. So, at an old boundary, the old extent's
+ * end is the cut when
+ *  - the chunker agrees, or
+ *  - it cuts earlier but the old end still passes the chunker's test (a
+ *    write made a new cut point), or
+ *  - it cuts later (a write removed the old cut point) but the next old
+ *    extent's end passes the test for a chunk starting at the old end,
+ *    that is, the cut point after the write survived.
+ * Content that moved (bytes inserted or removed) satisfies none of these
+ * but by chance (about 2^-18 each), and is cut by content as without a
+ * base, which finds the moved content again.
+ */
+static size_t chunk_stream_find(struct chunk_stream *cs, bool eof)
+{
+	const uint8_t *p = cs->buf + cs->start;
+	size_t c = chunker_find_cut(cs->cp, p, cs->len, eof);
+	const struct extent *x = cs->n_base ? chunk_stream_base_at(cs, cs->buf_off) : NULL;
+	if (x == NULL || x->len == c || x->len > cs->cp->max_size)
+		return c;
+	size_t old = x->len;
+	if (old > cs->len)
+		return eof ? c : 0; /* the old end is not buffered yet */
+	if (c != 0 && c < old)
+		return chunk_stream_is_candidate(cs->cp, p, old) ? old : c;
+	/* c == 0 (no cut point yet) or c > old: look at the next extent. */
+	const struct extent *y = chunk_stream_base_at(cs, cs->buf_off + old);
+	if (y == NULL || y->len > cs->cp->max_size)
+		return c;
+	if ((size_t)old + y->len > cs->len)
+		return eof ? c : 0; /* fits: the buffer holds 2 * max_size */
+	bool at_eof = eof && (size_t)old + y->len == cs->len && y == &cs->base[cs->n_base - 1];
+	return at_eof || chunk_stream_is_candidate(cs->cp, p + old, y->len) ? old : c;
+}
+
 /* Cuts chunks while a cut point can be decided (or everything, at eof). */
 static int chunk_stream_cut(struct chunk_stream *cs, bool eof)
 {
 	while (cs->len > 0) {
-		size_t n = chunker_find_cut(cs->cp, cs->buf + cs->start, cs->len, eof);
+		size_t n = chunk_stream_find(cs, eof);
 		if (n == 0)
 			return 0;
 		int e = chunk_stream_emit(cs, n);

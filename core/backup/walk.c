@@ -212,6 +212,7 @@ static int walk_file_content(struct walk *w, int dirfd, const char *name,
 	bool short_read = false;
 	int src_err = 0, e = 0;
 	chunk_stream_reset(w->cs);
+	chunk_stream_set_base(w->cs, old);
 	while (off < limit && !short_read && src_err == 0 && e == 0) {
 		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
 		if (data < 0) {
@@ -280,7 +281,7 @@ static int walk_node(struct walk *w, int dirfd, const char *name, const struct n
 			w->pg.bytes_done += n->size;
 			return copy_extents(n, old);
 		}
-		e = walk_file_content(w, dirfd, name, &st, n);
+		e = walk_file_content(w, dirfd, name, &st, old, n);
 		if (e == 1)
 			w->st.files--, w->st.bytes -= n->size;
 		return e;

@@ -20,7 +20,7 @@
 enum blob_type {
 	BLOB_DATA = 0,  /* a chunk of file content */
 	BLOB_TREE = 1,  /* an encoded directory (tree.h) */
-	BLOB_DELTA = 2, /* reserved: librsync delta against a full blob */
+	BLOB_DELTA = 2, /* librsync delta against a BLOB_DATA blob (delta.h) */
 };
 
 enum blob_comp {
@@ -55,7 +55,9 @@ int blob_seal(const struct suite *s, const uint8_t data_key[CRYPTO_KEY_LEN],
 /*
  * Opens a sealed blob described by e, decompresses it into out (replacing
  * its contents) and checks that MAC_idkey(plaintext) equals e->id.
- * -EBADMSG on any mismatch.
+ * -EBADMSG on any mismatch. For a BLOB_DELTA entry the ID names the
+ * reconstructed content, so only the AEAD is checked here: the caller must
+ * verify with delta_reconstruct (delta.h).
  */
 int blob_open(const struct suite *s, const uint8_t data_key[CRYPTO_KEY_LEN],
 	      const uint8_t id_key[CRYPTO_KEY_LEN], const struct blob_entry *e,

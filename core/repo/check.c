@@ -29,6 +29,7 @@ enum bad_reason {
 	BAD_MISSING_PACK, /* its pack is not in the store */
 	BAD_DAMAGED_PACK, /* its pack fails a check */
 	BAD_TREE,         /* a tree that cannot be loaded */
+	BAD_DELTA,        /* a delta blob that cannot be reconstructed */
 };
 #define BAD(reason, pack) ((uint64_t)(pack) << 8 | (uint64_t)(reason))
 #define BAD_REASON(v) ((unsigned)((v) & 0xff))
@@ -127,7 +128,8 @@ static int check_data_one(const uint8_t id[32], uint64_t v, void *arg)
 	struct check *c = arg;
 	struct blob_loc loc;
 	char hex[65];
-	if (index_lookup(repo_index(c->r), id, &loc) && loc.e.type == BLOB_DATA)
+	if (index_lookup(repo_index(c->r), id, &loc) &&
+	    (loc.e.type == BLOB_DATA || loc.e.type == BLOB_DELTA))
 		return 0;
 	hex_id(id, hex);
 	if (!index_lookup(repo_index(c->r), id, &loc)) {
@@ -192,15 +194,36 @@ static bool entries_match(const struct blob_entry *hdr, size_t n_hdr,
 }
 
 /*
+ * A delta blob of pack p opened fine: reconstructs it from its base and
+ * checks the result's ID. A failure marks the delta itself bad (its pack
+ * may be sound: the base may be what is missing or damaged).
+ */
+static int check_delta(struct check *c, size_t p, const char *name,
+		       const struct blob_entry *be, const struct buf *plain, struct buf *out)
+{
+	char hex[65];
+	int e = repo_delta_resolve(c->r, be->id, plain->data, plain->len, out);
+	if (e == 0 || e == -ENOMEM)
+		return e;
+	hex_id(be->id, hex);
+	log_errorx("pack %s: delta blob %s cannot be reconstructed: %s", name, hex,
+		   e == -EBADMSG ? "its base is missing, damaged or itself a delta, or "
+		   "the result does not match its ID" : coffer_strerror(e));
+	c->res.errors++;
+	return mark_bad(c, be->id, BAD(BAD_DELTA, p));
+}
+
+/*
  * Reads pack p whole and verifies it: SHA-256 against its name, the header
- * against the index, and every blob the index places in it (MAC and ID).
- * Sets *damaged; returns 0 or -ENOMEM.
+ * against the index, and every blob the index places in it (MAC and ID;
+ * delta blobs are reconstructed from their base and the result's ID
+ * checked). Sets *damaged; returns 0 or -ENOMEM.
  */
 static int check_pack_data(struct check *c, size_t p, const char *name, bool *damaged)
 {
 	const struct index_pack *ip = c->mi.packs[p].ip;
 	const struct suite *s = repo_suite(c->r);
-	struct buf file = { 0 }, plain = { 0 };
+	struct buf file = { 0 }, plain = { 0 }, recon = { 0 };
 	struct blob_entry *hdr = NULL;
 	size_t n_hdr = 0;
 	uint32_t key_gen;
@@ -261,12 +284,16 @@ static int check_pack_data(struct check *c, size_t p, const char *name, bool *da
 				   coffer_strerror(be_e));
 			c->res.errors++;
 			*damaged = true;
+		} else if (be->type == BLOB_DELTA &&
+			   (e = check_delta(c, p, name, be, &plain, &recon)) != 0) {
+			goto out;
 		}
 	}
 out:
 	free(hdr);
 	buf_fini(&file);
 	buf_fini(&plain);
+	buf_fini(&recon);
 	return e;
 }
 
@@ -323,6 +350,40 @@ static int check_packs(struct check *c)
 	return e;
 }
 
+/*
+ * Without read_data: every referenced delta's base must be indexed as a
+ * plain data blob and not be bad. Reads each delta's header (small
+ * blobs); with read_data check_delta has already done more.
+ */
+static int check_delta_base(const uint8_t id[32], uint64_t v, void *arg)
+{
+	struct check *c = arg;
+	struct blob_loc loc;
+	uint8_t base[BLOB_ID_LEN];
+	uint32_t length;
+	char hex[65], bhex[65];
+	(void)v;
+	if (idset_has(c->bad, id) || !index_lookup(repo_index(c->r), id, &loc) ||
+	    loc.e.type != BLOB_DELTA)
+		return 0;
+	hex_id(id, hex);
+	int e = repo_delta_header(c->r, id, base, &length);
+	if (e == -ENOMEM)
+		return e;
+	if (e != 0) {
+		log_errorx("delta blob %s cannot be read: %s", hex, coffer_strerror(e));
+	} else if (!index_lookup(repo_index(c->r), base, &loc) || loc.e.type != BLOB_DATA ||
+		   idset_has(c->bad, base)) {
+		hex_id(base, bhex);
+		log_errorx("delta blob %s: its base %s is missing, damaged or not a data blob",
+			   hex, bhex);
+	} else {
+		return 0;
+	}
+	c->res.errors++;
+	return mark_bad(c, id, BAD(BAD_DELTA, 0));
+}
+
 static int count_orphan(const uint8_t id[32], uint64_t size, void *arg)
 {
 	struct check *c = arg;
@@ -373,6 +434,11 @@ static void affected_print(struct check *c, const char *path, const char *what,
 		hex_id(id, hex);
 		log_errorx("snapshot %s: %s%s needs blob %s, indexed with the wrong type",
 			   c->snap, path, what, hex);
+		break;
+	case BAD_DELTA:
+		hex_id(id, hex);
+		log_errorx("snapshot %s: %s%s needs delta blob %s, which cannot be "
+			   "reconstructed", c->snap, path, what, hex);
 		break;
 	default:
 		hex_id(id, hex);
@@ -512,6 +578,9 @@ int repo_check(struct repo *r, const struct check_opts *o, struct check_result *
 	if ((e = maint_store_packs_list(r, &c.sp)) != 0)
 		goto out;
 	if ((e = check_packs(&c)) != 0)
+		goto out;
+	if ((o == NULL || !o->read_data) &&
+	    (e = idset_foreach(c.data, check_delta_base, &c)) != 0)
 		goto out;
 	if ((e = idset_foreach(c.sp.sizes, count_orphan, &c)) != 0)
 		goto out;

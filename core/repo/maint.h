@@ -94,6 +94,13 @@ struct repo_stats {
 	uint64_t unique_bytes;     /* plaintext of distinct data blobs referenced */
 	uint64_t stored_bytes;     /* size of all pack files */
 	uint64_t packs, data_blobs, tree_blobs;
+	/*
+	 * Delta blobs referenced by a snapshot (docs/format/delta.md), and
+	 * what they save: for each, the length of the chunk it reconstructs
+	 * (from the extents naming it) minus its stored length (from the
+	 * index). data_blobs counts full data blobs and deltas alike.
+	 */
+	uint64_t delta_blobs, delta_saved_bytes;
 	uint64_t index_files;
 	double dedup_ratio;        /* logical / unique */
 	double compression_ratio;  /* unique plaintext (data + trees) / stored blob bytes */

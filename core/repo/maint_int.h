@@ -78,6 +78,15 @@ struct maint_walk_ops {
 int maint_walk(struct repo *r, const uint8_t root[32], const struct maint_walk_ops *ops,
 	       void *arg);
 
+/*
+ * Adds to used the base of every delta blob in used, reading each delta's
+ * header (a small blob): a base is used as long as one used delta needs
+ * it. If bases is not NULL it receives the bases too. A delta whose header
+ * cannot be read is reported and makes this return -EBADMSG after the
+ * others are done (what it needs is unknown).
+ */
+int maint_add_delta_bases(struct repo *r, struct idset *used, struct idset *bases);
+
 /* The first 8 hex digits of an ID, for messages ("1a2b3c4d"). */
 void maint_short_id(const uint8_t id[32], char out[9]);
 

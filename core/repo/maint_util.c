@@ -198,6 +198,55 @@ out:
 	return e;
 }
 
+struct delta_bases {
+	struct repo *r;
+	struct idset *found;
+	int bad;
+};
+
+static int delta_base_one(const uint8_t id[32], uint64_t v, void *arg)
+{
+	struct delta_bases *db = arg;
+	struct blob_loc loc;
+	uint8_t base[BLOB_ID_LEN];
+	uint32_t length;
+	char hex[65];
+	(void)v;
+	if (!index_lookup(repo_index(db->r), id, &loc) || loc.e.type != BLOB_DELTA)
+		return 0;
+	int e = repo_delta_header(db->r, id, base, &length);
+	if (e == -ENOMEM)
+		return e;
+	if (e != 0) {
+		hex_encode(id, 32, hex);
+		log_errorx("delta blob %s cannot be read, so its base is unknown: %s", hex,
+			   coffer_strerror(e));
+		db->bad = -EBADMSG;
+		return 0;
+	}
+	return idset_add(db->found, base, 0, NULL);
+}
+
+static int delta_base_merge(const uint8_t id[32], uint64_t v, void *arg)
+{
+	return idset_add(arg, id, v, NULL);
+}
+
+int maint_add_delta_bases(struct repo *r, struct idset *used, struct idset *bases)
+{
+	struct delta_bases db = { .r = r, .found = idset_new() };
+	int e = db.found != NULL ? 0 : -ENOMEM;
+	/* Collected apart first: used cannot grow while it is iterated. */
+	if (e == 0)
+		e = idset_foreach(used, delta_base_one, &db);
+	if (e == 0)
+		e = idset_foreach(db.found, delta_base_merge, used);
+	if (e == 0 && bases != NULL)
+		e = idset_foreach(db.found, delta_base_merge, bases);
+	idset_free(db.found);
+	return e ? e : db.bad;
+}
+
 static int store_pack_add(const char *name, uint64_t size, void *arg)
 {
 	struct maint_store_packs *sp = arg;

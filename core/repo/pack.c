@@ -34,8 +34,8 @@ struct pack_writer {
 
 int pack_entry_check(const struct blob_entry *e)
 {
-	if (e->type != BLOB_DATA && e->type != BLOB_TREE)
-		return -EBADMSG; /* BLOB_DELTA is not part of format version 1 */
+	if (e->type != BLOB_DATA && e->type != BLOB_TREE && e->type != BLOB_DELTA)
+		return -EBADMSG;
 	if (e->comp != BLOB_COMP_NONE && e->comp != BLOB_COMP_ZSTD)
 		return -EBADMSG;
 	if (e->stored_len < AEAD_OVERHEAD || e->raw_len > BLOB_MAX_SIZE)

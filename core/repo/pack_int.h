@@ -9,8 +9,8 @@
 #include "repo/blob.h"
 
 /*
- * 0 if the type, compression and lengths of e are allowed in format
- * version 1 (offset is not looked at), else -EBADMSG.
+ * 0 if the type (data, tree or delta), compression and lengths of e are
+ * allowed in format version 1 (offset is not looked at), else -EBADMSG.
  */
 int pack_entry_check(const struct blob_entry *e);
 

@@ -40,7 +40,9 @@ struct prune {
 	struct maint_store_packs sp;
 	struct snapshot_entry *snaps;
 	size_t n_snaps;
-	struct idset *used;     /* tree and data blobs reachable from a snapshot */
+	struct idset *used;     /* tree and data blobs reachable from a snapshot,
+				 * and the bases of the delta blobs among them */
+	struct idset *bases;    /* bases of used deltas: kept as data blobs */
 	char snap[9];
 	uint8_t *action;        /* enum pack_action per mi.packs */
 	struct idset *claimed;  /* used blob -> position of the pack providing it */
@@ -94,7 +96,11 @@ static int count_missing(const uint8_t id[32], uint64_t v, void *arg)
 	return 0;
 }
 
-/* The used set: every tree and data blob reachable from every snapshot. */
+/*
+ * The used set: every tree and data blob reachable from every snapshot,
+ * and the base of every delta blob among them (read from the deltas'
+ * headers).
+ */
 static int prune_used(struct prune *p)
 {
 	static const struct maint_walk_ops ops = {
@@ -120,6 +126,12 @@ static int prune_used(struct prune *p)
 		if (e != 0)
 			return e;
 	}
+	e = maint_add_delta_bases(p->r, p->used, p->bases);
+	if (e == -EBADMSG)
+		log_errorx("prune refused: a delta blob cannot be read, so the data in use "
+			   "is unknown; run 'coffer check'");
+	if (e != 0)
+		return e;
 	if ((e = idset_foreach(p->used, count_missing, p)) != 0)
 		return e;
 	if (p->n_missing > 0)
@@ -158,6 +170,10 @@ static int prune_classify(struct prune *p)
 			for (size_t j = 0; j < ip->n; j++) {
 				const uint8_t *id = ip->blobs[j].id;
 				if (!idset_has(p->used, id) || idset_has(p->claimed, id))
+					continue;
+				/* A base must stay a plain data blob: a delta
+				 * copy of it (concurrent backups) cannot serve. */
+				if (ip->blobs[j].type == BLOB_DELTA && idset_has(p->bases, id))
 					continue;
 				int e = idset_add(p->claimed, id, i, NULL);
 				if (e != 0)
@@ -415,6 +431,7 @@ static void prune_fini(struct prune *p)
 	maint_store_packs_fini(&p->sp);
 	snapshot_entries_free(p->snaps, p->n_snaps);
 	idset_free(p->used);
+	idset_free(p->bases);
 	idset_free(p->claimed);
 	free(p->action);
 	pack_writer_free(p->w[0]);
@@ -441,8 +458,9 @@ int repo_prune(struct repo *r, struct prune_result *res)
 		log_info("removed %llu temporary files left by interrupted writes",
 			 (unsigned long long)stale);
 	p.used = idset_new();
+	p.bases = idset_new();
 	p.claimed = idset_new();
-	if (p.used == NULL || p.claimed == NULL) {
+	if (p.used == NULL || p.bases == NULL || p.claimed == NULL) {
 		e = -ENOMEM;
 		goto out;
 	}

@@ -96,6 +96,17 @@ struct repo_write_stats {
  */
 int repo_blob_save(struct repo *r, enum blob_type t, const void *data, size_t len,
 		   uint8_t id[BLOB_ID_LEN], bool *added);
+/*
+ * As repo_blob_save for a data blob, with a hint: base_id (NULL: none) is
+ * the chunk this one replaces at the same place in the previous version of
+ * its file. A new blob is then stored as a delta blob against that base
+ * (or the base's own base, if the base is a delta) when the delta is less
+ * than 1/8 of the chunk; otherwise, or if the base is not indexed yet, as
+ * a plain data blob. The delta is computed by the sealing workers, not on
+ * the caller's thread. Either way the ID is MAC_idkey(data).
+ */
+int repo_blob_save_hint(struct repo *r, const void *data, size_t len,
+			const uint8_t *base_id, uint8_t id[BLOB_ID_LEN], bool *added);
 /* Computes the blob ID without storing anything. */
 int repo_blob_id(const struct repo *r, const void *data, size_t len, uint8_t id[BLOB_ID_LEN]);
 /* True if the blob is stored or pending in this session. */
@@ -107,14 +118,33 @@ bool repo_blob_known(struct repo *r, const uint8_t id[BLOB_ID_LEN]);
  */
 int repo_flush(struct repo *r);
 void repo_write_stats(const struct repo *r, struct repo_write_stats *st);
+/* How many of the blobs this session added are deltas (for tests). */
+uint64_t repo_deltas_added(const struct repo *r);
 
 /*
  * Loads a blob by ID, verifying it (MAC, and that its type is t), into out
  * (replacing its contents). -ENOENT if unknown, -EBADMSG if damaged, -EIO
- * if its pack cannot be read.
+ * if its pack cannot be read. A data blob stored as a delta is
+ * reconstructed from its base (one more blob read) and verified likewise.
  */
 int repo_blob_load(struct repo *r, const uint8_t id[BLOB_ID_LEN], enum blob_type t,
 		   struct buf *out);
+
+/*
+ * Given the opened plaintext of the delta blob id, loads its base (which
+ * must be indexed as a plain BLOB_DATA blob: chains are one level deep),
+ * applies the delta and checks the result's MAC against id, into out.
+ * -EBADMSG if the header, the base or the result is wrong, -ENOTSUP for
+ * an unknown delta version.
+ */
+int repo_delta_resolve(struct repo *r, const uint8_t id[BLOB_ID_LEN], const uint8_t *pt,
+		       size_t len, struct buf *out);
+/*
+ * Reads the header of the delta blob id (a small read): its base ID and
+ * the length it reconstructs. -ENOENT if id is not indexed as a delta.
+ */
+int repo_delta_header(struct repo *r, const uint8_t id[BLOB_ID_LEN],
+		      uint8_t base_id[BLOB_ID_LEN], uint32_t *length);
 
 int repo_tree_save(struct repo *r, const struct tree *t, uint8_t id[BLOB_ID_LEN]);
 int repo_tree_load(struct repo *r, const uint8_t id[BLOB_ID_LEN], struct tree *t);

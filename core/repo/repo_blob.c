@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "repo/delta.h"
 #include "util/hex.h"
 #include "util/log.h"
+#include "util/mem.h"
 
 /* Write an index file after this many packs, so a crash loses little. */
 #define REPO_PACKS_PER_INDEX 64
@@ -184,6 +186,129 @@ static void repo_job_done(struct repo *r)
 		pthread_cond_broadcast(&r->idle_cv);
 }
 
+/* Scratch buffers of one sealing thread. */
+struct seal_bufs {
+	struct buf sealed, delta, base;
+};
+
+static void seal_bufs_fini(struct seal_bufs *b)
+{
+	buf_fini(&b->sealed);
+	buf_fini(&b->delta);
+	buf_fini(&b->base);
+}
+
+/* Index entry of id and the name of its pack. Takes mu. */
+static bool repo_blob_locate(struct repo *r, const uint8_t id[BLOB_ID_LEN],
+			     struct blob_loc *loc, char name[65])
+{
+	pthread_mutex_lock(&r->mu);
+	bool found = index_lookup(r->index, id, loc);
+	if (found)
+		repo_hex_name(index_pack_id(r->index, loc->pack_no), name);
+	pthread_mutex_unlock(&r->mu);
+	return found;
+}
+
+/* Reads and opens the blob at loc (no type rule applied) into out. */
+static int repo_blob_read(struct repo *r, const struct blob_loc *loc, const char *name,
+			  struct buf *out)
+{
+	uint8_t *sealed = malloc(loc->e.stored_len ? loc->e.stored_len : 1);
+	if (sealed == NULL)
+		return -ENOMEM;
+	int e = store_get_range(r->store, STORE_PACK, name, loc->e.offset, loc->e.stored_len,
+				sealed);
+	if (e == 0)
+		e = blob_open(r->suite, r->keys->data, r->keys->id, &loc->e, sealed,
+			      loc->e.stored_len, out);
+	free(sealed);
+	return e;
+}
+
+/* Loads id, which must be indexed with exactly type t (no delta resolution). */
+static int repo_blob_load_exact(struct repo *r, const uint8_t id[BLOB_ID_LEN],
+				enum blob_type t, struct buf *out)
+{
+	struct blob_loc loc;
+	char name[65];
+	if (!repo_blob_locate(r, id, &loc, name))
+		return -ENOENT;
+	if (loc.e.type != t)
+		return -EBADMSG;
+	return repo_blob_read(r, &loc, name, out);
+}
+
+/*
+ * Tries to encode data (ID id) as a delta against base_id, into b->delta.
+ * The base must be indexed (durable): one still pending in this session
+ * cannot be read back. A base that is a delta is replaced by its own base,
+ * keeping chains one level deep. Returns 0 if b->delta holds a delta worth
+ * storing, else nonzero (the chunk is then stored whole).
+ */
+static int repo_delta_try(struct repo *r, const uint8_t id[BLOB_ID_LEN],
+			  const uint8_t base_id[BLOB_ID_LEN], const uint8_t *data, size_t len,
+			  struct seal_bufs *b)
+{
+	uint8_t base[BLOB_ID_LEN];
+	struct blob_loc loc;
+	char name[65];
+	/* Below 8 * DELTA_HEADER_LEN no delta can be small enough. */
+	if (len < 8 * (DELTA_HEADER_LEN + 16))
+		return -EFBIG;
+	memcpy(base, base_id, sizeof base);
+	if (!repo_blob_locate(r, base, &loc, name))
+		return -ENOENT;
+	if (loc.e.type == BLOB_DELTA) {
+		struct delta_header h;
+		int e = repo_blob_read(r, &loc, name, &b->base);
+		if (e == 0)
+			e = delta_header_decode(b->base.data, b->base.len, &h);
+		if (e != 0)
+			return e;
+		memcpy(base, h.base_id, sizeof base);
+	}
+	if (memcmp(base, id, sizeof base) == 0)
+		return -EINVAL;
+	int e = repo_blob_load_exact(r, base, BLOB_DATA, &b->base);
+	if (e == 0)
+		e = delta_encode(base, b->base.data, b->base.len, data, len, len / 8, &b->delta);
+	return e;
+}
+
+/*
+ * Seals one accepted blob (as a delta against base_id when that pays) and
+ * adds it to a pack. Called without mu, with the blob counted busy; takes
+ * mu to pack it and marks the job done.
+ */
+static void repo_seal_one(struct repo *r, enum blob_type t, const uint8_t id[BLOB_ID_LEN],
+			  const uint8_t *base_id, const uint8_t *data, size_t len,
+			  struct seal_bufs *b)
+{
+	struct blob_entry be = { .type = (uint8_t)t };
+	const uint8_t *pt = data;
+	size_t pt_len = len;
+	memcpy(be.id, id, sizeof be.id);
+	if (t == BLOB_DATA && base_id != NULL &&
+	    repo_delta_try(r, id, base_id, data, len, b) == 0) {
+		be.type = BLOB_DELTA;
+		pt = b->delta.data;
+		pt_len = b->delta.len;
+	}
+	buf_reset(&b->sealed);
+	int e = blob_seal(r->suite, r->keys->data, &be, pt, pt_len, r->zstd_level, &b->sealed);
+	pthread_mutex_lock(&r->mu);
+	if (e == 0 && r->write_error == 0) {
+		if (be.type == BLOB_DELTA)
+			r->deltas_added++;
+		(void)repo_pack_add(r, &be, b->sealed.data, b->sealed.len);
+	} else if (e != 0) {
+		repo_fail(r, e);
+	}
+	repo_job_done(r);
+	pthread_mutex_unlock(&r->mu);
+}
+
 /*
  * A sealing worker: takes queued blobs, compresses and encrypts them
  * without the lock (the costly part), then adds them to a pack under it.
@@ -191,7 +316,7 @@ static void repo_job_done(struct repo *r)
 static void *repo_seal_worker(void *arg)
 {
 	struct repo *r = arg;
-	struct buf sealed = { 0 };
+	struct seal_bufs b = { 0 };
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
 		while (r->queue_head == NULL && !r->stopping)
@@ -205,23 +330,17 @@ static void *repo_seal_worker(void *arg)
 		r->queue_bytes -= job->len;
 		pthread_cond_signal(&r->space_cv);
 		if (r->write_error == 0) {
-			struct blob_entry be = { .type = (uint8_t)job->type };
-			memcpy(be.id, job->id, sizeof be.id);
 			pthread_mutex_unlock(&r->mu);
-			buf_reset(&sealed);
-			int e = blob_seal(r->suite, r->keys->data, &be, job->data, job->len,
-					  r->zstd_level, &sealed);
+			repo_seal_one(r, job->type, job->id, job->has_base ? job->base_id : NULL,
+				      job->data, job->len, &b);
 			pthread_mutex_lock(&r->mu);
-			if (e == 0)
-				(void)repo_pack_add(r, &be, sealed.data, sealed.len);
-			else
-				repo_fail(r, e);
+		} else {
+			repo_job_done(r);
 		}
-		repo_job_done(r);
 		free(job);
 	}
 	pthread_mutex_unlock(&r->mu);
-	buf_fini(&sealed);
+	seal_bufs_fini(&b);
 	return NULL;
 }
 
@@ -264,7 +383,7 @@ void repo_workers_stop(struct repo *r)
  * REPO_QUEUE_MAX bytes, so memory stays bounded.
  */
 static int repo_enqueue(struct repo *r, enum blob_type t, const uint8_t id[BLOB_ID_LEN],
-			const void *data, size_t len)
+			const uint8_t *base_id, const void *data, size_t len)
 {
 	struct seal_job *job = malloc(sizeof *job + len);
 	if (job != NULL) {
@@ -272,6 +391,9 @@ static int repo_enqueue(struct repo *r, enum blob_type t, const uint8_t id[BLOB_
 		job->type = t;
 		job->len = len;
 		memcpy(job->id, id, BLOB_ID_LEN);
+		job->has_base = base_id != NULL;
+		if (base_id != NULL)
+			memcpy(job->base_id, base_id, BLOB_ID_LEN);
 		if (len)
 			memcpy(job->data, data, len);
 	}
@@ -300,8 +422,13 @@ static int repo_enqueue(struct repo *r, enum blob_type t, const uint8_t id[BLOB_
 	return e;
 }
 
-int repo_blob_save(struct repo *r, enum blob_type t, const void *data, size_t len,
-		   uint8_t id[BLOB_ID_LEN], bool *added)
+/*
+ * repo_blob_save with an optional delta base. Without workers, a blob with
+ * a base is sealed on this thread but outside mu (loading the base takes
+ * mu); other blobs are sealed under it as before.
+ */
+static int repo_blob_save_base(struct repo *r, enum blob_type t, const void *data, size_t len,
+			       const uint8_t *base_id, uint8_t id[BLOB_ID_LEN], bool *added)
 {
 	uint8_t bid[BLOB_ID_LEN];
 	/* The ID (a MAC) is computed by the caller's thread: callers need it
@@ -310,7 +437,7 @@ int repo_blob_save(struct repo *r, enum blob_type t, const void *data, size_t le
 	if (e != 0)
 		return e;
 	pthread_mutex_lock(&r->mu);
-	bool is_new = false, queue = false;
+	bool is_new = false, queue = false, seal_here = false;
 	if (r->write_error != 0) {
 		e = r->write_error;
 	} else if (!repo_blob_known_locked(r, bid)) {
@@ -321,8 +448,9 @@ int repo_blob_save(struct repo *r, enum blob_type t, const void *data, size_t le
 			r->wstats.bytes_added += len;
 			r->busy++;
 			queue = r->n_workers > 0;
+			seal_here = !queue && base_id != NULL;
 		}
-		if (e == 0 && !queue) {
+		if (e == 0 && !queue && !seal_here) {
 			struct blob_entry be = { .type = (uint8_t)t };
 			memcpy(be.id, bid, sizeof bid);
 			buf_reset(&r->sealbuf);
@@ -337,13 +465,33 @@ int repo_blob_save(struct repo *r, enum blob_type t, const void *data, size_t le
 	}
 	pthread_mutex_unlock(&r->mu);
 	if (queue)
-		e = repo_enqueue(r, t, bid, data, len);
+		e = repo_enqueue(r, t, bid, base_id, data, len);
+	if (seal_here) {
+		struct seal_bufs b = { 0 };
+		repo_seal_one(r, t, bid, base_id, data, len, &b);
+		seal_bufs_fini(&b);
+		pthread_mutex_lock(&r->mu);
+		e = r->write_error;
+		pthread_mutex_unlock(&r->mu);
+	}
 	if (e == 0) {
 		memcpy(id, bid, sizeof bid);
 		if (added != NULL)
 			*added = is_new;
 	}
 	return e;
+}
+
+int repo_blob_save(struct repo *r, enum blob_type t, const void *data, size_t len,
+		   uint8_t id[BLOB_ID_LEN], bool *added)
+{
+	return repo_blob_save_base(r, t, data, len, NULL, id, added);
+}
+
+int repo_blob_save_hint(struct repo *r, const void *data, size_t len,
+			const uint8_t *base_id, uint8_t id[BLOB_ID_LEN], bool *added)
+{
+	return repo_blob_save_base(r, BLOB_DATA, data, len, base_id, id, added);
 }
 
 int repo_flush(struct repo *r)
@@ -368,29 +516,70 @@ void repo_write_stats(const struct repo *r, struct repo_write_stats *st)
 	*st = r->wstats;
 }
 
+uint64_t repo_deltas_added(const struct repo *r)
+{
+	return r->deltas_added;
+}
+
+int repo_delta_resolve(struct repo *r, const uint8_t id[BLOB_ID_LEN], const uint8_t *pt,
+		       size_t len, struct buf *out)
+{
+	struct delta_header h;
+	struct buf base = { 0 };
+	int e = delta_header_decode(pt, len, &h);
+	if (e == 0) {
+		/* One level deep: a missing base, or one that is not a plain
+		 * data blob, makes the delta unreadable. */
+		e = repo_blob_load_exact(r, h.base_id, BLOB_DATA, &base);
+		if (e == -ENOENT)
+			e = -EBADMSG;
+	}
+	if (e == 0)
+		e = delta_reconstruct(r->suite, r->keys->id, id, &h, base.data, base.len, out);
+	buf_fini(&base);
+	return e;
+}
+
+int repo_delta_header(struct repo *r, const uint8_t id[BLOB_ID_LEN],
+		      uint8_t base_id[BLOB_ID_LEN], uint32_t *length)
+{
+	struct delta_header h;
+	struct buf pt = { 0 };
+	int e = repo_blob_load_exact(r, id, BLOB_DELTA, &pt);
+	if (e == -EBADMSG) {
+		struct blob_loc loc;
+		char name[65];
+		/* Indexed, but not as a delta. */
+		if (repo_blob_locate(r, id, &loc, name) && loc.e.type != BLOB_DELTA)
+			e = -ENOENT;
+	}
+	if (e == 0)
+		e = delta_header_decode(pt.data, pt.len, &h);
+	if (e == 0) {
+		memcpy(base_id, h.base_id, BLOB_ID_LEN);
+		*length = h.length;
+	}
+	buf_fini(&pt);
+	return e;
+}
+
 int repo_blob_load(struct repo *r, const uint8_t id[BLOB_ID_LEN], enum blob_type t,
 		   struct buf *out)
 {
 	struct blob_loc loc;
 	char name[65];
-	pthread_mutex_lock(&r->mu);
-	bool found = index_lookup(r->index, id, &loc);
-	if (found)
-		repo_hex_name(index_pack_id(r->index, loc.pack_no), name);
-	pthread_mutex_unlock(&r->mu);
-	if (!found)
+	if (!repo_blob_locate(r, id, &loc, name))
 		return -ENOENT;
-	if (loc.e.type != t)
+	bool delta = t == BLOB_DATA && loc.e.type == BLOB_DELTA;
+	if (loc.e.type != t && !delta)
 		return -EBADMSG;
-	uint8_t *sealed = malloc(loc.e.stored_len ? loc.e.stored_len : 1);
-	if (sealed == NULL)
-		return -ENOMEM;
-	int e = store_get_range(r->store, STORE_PACK, name, loc.e.offset, loc.e.stored_len,
-				sealed);
+	if (!delta)
+		return repo_blob_read(r, &loc, name, out);
+	struct buf pt = { 0 };
+	int e = repo_blob_read(r, &loc, name, &pt);
 	if (e == 0)
-		e = blob_open(r->suite, r->keys->data, r->keys->id, &loc.e, sealed,
-			      loc.e.stored_len, out);
-	free(sealed);
+		e = repo_delta_resolve(r, id, pt.data, pt.len, out);
+	buf_fini(&pt);
 	return e;
 }
 

@@ -34,6 +34,8 @@ struct seal_job {
 	struct seal_job *next;
 	enum blob_type type;
 	uint8_t id[BLOB_ID_LEN];
+	bool has_base;                  /* try a delta against base_id */
+	uint8_t base_id[BLOB_ID_LEN];
 	size_t len;
 	uint8_t data[];
 };
@@ -65,6 +67,7 @@ struct repo {
 	struct index_pack *unindexed;  /* packs written, not yet in an index file */
 	size_t n_unindexed;
 	struct repo_write_stats wstats;
+	uint64_t deltas_added;          /* new blobs stored as deltas */
 	size_t pack_size;
 	int zstd_level;
 	struct buf sealbuf;             /* sealing without workers */

@@ -3,6 +3,10 @@
  * distinct, and what it costs on disk. Each tree is loaded once; the bytes
  * of files below a tree are remembered per tree ID, so a directory that
  * many snapshots share is summed without being read again.
+ *
+ * Delta blobs are counted without reading them: the length a delta
+ * reconstructs is that of the extents naming it, its cost is its stored
+ * length in the index, and the difference is what it saved.
  */
 #include "repo/maint.h"
 
@@ -90,14 +94,22 @@ struct blob_sums {
 	const struct index *ix;
 	uint64_t unique;
 	uint64_t raw, stored, data, trees;
+	uint64_t deltas, delta_saved;
 };
 
 static int sum_referenced(const uint8_t id[32], uint64_t v, void *arg)
 {
 	struct blob_sums *bs = arg;
 	struct blob_loc loc;
-	/* A blob missing from the index counts with the length its extent gives. */
-	bs->unique += index_lookup(bs->ix, id, &loc) ? loc.e.raw_len : v;
+	/* A blob missing from the index counts with the length its extent
+	 * gives; so does a delta, whose raw_len is that of the delta. */
+	bool found = index_lookup(bs->ix, id, &loc);
+	bs->unique += found && loc.e.type != BLOB_DELTA ? loc.e.raw_len : v;
+	if (found && loc.e.type == BLOB_DELTA) {
+		bs->deltas++;
+		if (v > loc.e.stored_len)
+			bs->delta_saved += v - loc.e.stored_len;
+	}
 	return 0;
 }
 
@@ -163,6 +175,8 @@ int repo_stats(struct repo *r, struct repo_stats *st)
 	s.packs = sp.count;
 	s.data_blobs = bs.data;
 	s.tree_blobs = bs.trees;
+	s.delta_blobs = bs.deltas;
+	s.delta_saved_bytes = bs.delta_saved;
 	s.index_files = repo_index_file_count(r);
 	s.dedup_ratio = s.unique_bytes ? (double)s.logical_bytes / (double)s.unique_bytes : 0;
 	s.compression_ratio = bs.stored ? (double)bs.raw / (double)bs.stored : 0;

@@ -848,6 +848,134 @@ static void test_stats(void **state)
 	assert_true(st.compression_ratio > 0.9 && st.compression_ratio < 1.1);
 }
 
+/* ---- delta blobs ---- */
+
+#define BIG_LEN 16384
+
+/* A snapshot of /x holding one file "x" made of the one chunk id. */
+static void snapshot_one_chunk(struct fx *f, const uint8_t id[32], int64_t sec, uint8_t snap[32])
+{
+	struct tree t;
+	struct node n;
+	uint8_t sub[32], root[32];
+	tree_init(&t);
+	memset(&n, 0, sizeof n);
+	n.name_len = 1;
+	n.name = malloc(1);
+	n.name[0] = 'x';
+	n.type = NODE_FILE;
+	n.mode = 0644;
+	n.nlink = 1;
+	n.size = BIG_LEN;
+	n.extents = calloc(1, sizeof *n.extents);
+	n.n_extents = 1;
+	n.extents[0].len = BIG_LEN;
+	memcpy(n.extents[0].id, id, 32);
+	assert_int_equal(tree_add(&t, &n), 0);
+	save_tree(f->r, &t, sub);
+	add_dir(&t, "x", sub);
+	save_tree(f->r, &t, root);
+	assert_int_equal(repo_flush(f->r), 0);
+	save_snapshot(f->r, sec, "host2", "/x", root, snap);
+}
+
+/*
+ * Snapshot C holds chunk X, snapshot D its changed version X', stored as a
+ * delta against X. Forgetting C must keep X (the base of a used delta);
+ * forgetting D too frees both.
+ */
+static void test_prune_keeps_delta_base(void **state)
+{
+	struct fx *f = *state;
+	uint8_t big[BIG_LEN], big2[BIG_LEN], x[32], x2[32], base[32], snap_c[32], snap_d[32];
+	struct check_opts o = { .read_data = true };
+	struct check_result res;
+	struct prune_result pr;
+	struct repo_stats st;
+	struct blob_loc loc;
+	struct buf b = { 0 };
+	uint32_t length;
+	bool added;
+	fill(big, sizeof big, 30);
+	memcpy(big2, big, sizeof big2);
+	fill(big2 + 5000, 600, 31);
+	assert_int_equal(repo_blob_save(f->r, BLOB_DATA, big, sizeof big, x, &added), 0);
+	assert_int_equal(repo_flush(f->r), 0);
+	snapshot_one_chunk(f, x, T0 + 2 * DAY, snap_c);
+	assert_int_equal(repo_blob_save_hint(f->r, big2, sizeof big2, x, x2, &added), 0);
+	assert_int_equal(repo_flush(f->r), 0);
+	assert_true(index_lookup(repo_index(f->r), x2, &loc));
+	assert_int_equal(loc.e.type, BLOB_DELTA);
+	snapshot_one_chunk(f, x2, T0 + 3 * DAY, snap_d);
+	reopen(f);
+
+	assert_int_equal(repo_stats(f->r, &st), 0);
+	assert_int_equal(st.delta_blobs, 1);
+	assert_true(st.delta_saved_bytes > BIG_LEN - 2048);
+	assert_true(st.delta_saved_bytes < BIG_LEN);
+	assert_int_equal(st.unique_bytes, 4 * BLOB_LEN + 2 * BIG_LEN);
+	o.read_data = false;
+	assert_int_equal(repo_check(f->r, &o, &res), 0);
+	o.read_data = true;
+	assert_int_equal(repo_check(f->r, &o, &res), 0);
+
+	assert_int_equal(repo_snapshot_remove(f->r, snap_c), 0);
+	assert_int_equal(repo_prune(f->r, &pr), 0);
+	assert_true(index_lookup(repo_index(f->r), x, &loc));
+	assert_int_equal(loc.e.type, BLOB_DATA);
+	assert_int_equal(repo_delta_header(f->r, x2, base, &length), 0);
+	assert_memory_equal(base, x, 32);
+	assert_int_equal(repo_blob_load(f->r, x2, BLOB_DATA, &b), 0);
+	assert_int_equal(b.len, BIG_LEN);
+	assert_memory_equal(b.data, big2, BIG_LEN);
+	assert_int_equal(repo_check(f->r, &o, &res), 0);
+
+	assert_int_equal(repo_snapshot_remove(f->r, snap_d), 0);
+	assert_int_equal(repo_prune(f->r, &pr), 0);
+	assert_false(index_lookup(repo_index(f->r), x, &loc));
+	assert_false(index_lookup(repo_index(f->r), x2, &loc));
+	assert_int_equal(repo_check(f->r, &o, &res), 0);
+	buf_fini(&b);
+}
+
+/* A damaged base: check names the delta and the file that needs it. */
+static void test_check_delta_base_damaged(void **state)
+{
+	struct fx *f = *state;
+	uint8_t big[BIG_LEN], big2[BIG_LEN], x[32], x2[32], snap_d[32];
+	struct check_opts o = { .read_data = true };
+	struct check_result res;
+	struct prune_result pr;
+	char hex[65];
+	bool added;
+	fill(big, sizeof big, 40);
+	memcpy(big2, big, sizeof big2);
+	fill(big2 + 100, 300, 41);
+	assert_int_equal(repo_blob_save(f->r, BLOB_DATA, big, sizeof big, x, &added), 0);
+	assert_int_equal(repo_flush(f->r), 0);
+	assert_int_equal(repo_blob_save_hint(f->r, big2, sizeof big2, x, x2, &added), 0);
+	snapshot_one_chunk(f, x2, T0 + 3 * DAY, snap_d);
+	reopen(f);
+	testutil_damage_blob(f->r, f->dir, x);
+	hex_encode(x2, 32, hex);
+	/* without reading data the damage cannot be seen */
+	o.read_data = false;
+	assert_int_equal(repo_check(f->r, &o, &res), 0);
+	{
+		o.read_data = true;
+		cap_start();
+		int e = repo_check(f->r, &o, &res);
+		char *out = cap_end();
+		assert_int_equal(e, -EBADMSG);
+		assert_non_null(strstr(out, hex));
+		assert_non_null(strstr(out, "/x/x"));
+		assert_true(res.affected_files >= 1);
+		free(out);
+	}
+	/* prune still keeps what the delta needs (it cannot know it is lost) */
+	assert_int_equal(repo_prune(f->r, &pr), 0);
+}
+
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
@@ -872,6 +1000,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_prune_crash_points, setup_repo, teardown_repo),
 		cmocka_unit_test_setup_teardown(test_forget_groups, setup_repo, teardown_repo),
 		cmocka_unit_test_setup_teardown(test_stats, setup_repo, teardown_repo),
+		cmocka_unit_test_setup_teardown(test_prune_keeps_delta_base, setup_repo,
+						teardown_repo),
+		cmocka_unit_test_setup_teardown(test_check_delta_base_damaged, setup_repo,
+						teardown_repo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
