@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include "console.h"
+#include "io/engine.h"
 #include "util/log.h"
 
 static const struct command {
@@ -65,6 +66,10 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	raise_fd_limit();
+	/* A forced but unusable COFFER_IO_ENGINE is one clear error here, not
+	 * every file failing later. */
+	if (io_engine_init() != 0)
+		return EXIT_FAIL;
 	/* A reader that goes away (coffer restore --to-archive - | head) must
 	 * give a write error that is reported, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);

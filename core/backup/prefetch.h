@@ -16,7 +16,6 @@
 
 #include <stdint.h>
 
-#include "io/engine.h" /* the walk reads through the same engine */
 #include "repo/tree.h"
 
 struct prefetch;

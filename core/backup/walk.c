@@ -21,10 +21,10 @@
 
 #include "backup/prefetch.h"
 #include "fs/fsmeta.h"
+#include "io/engine.h"
 #include "util/escape.h"
 #include "util/log.h"
 
-#define WALK_READ_SIZE (1u << 20)
 /* Files read ahead of the walk, and the threads doing it (prefetch.h). */
 #define WALK_PREFETCH_WINDOW 64
 #define WALK_PREFETCH_THREADS 4
@@ -41,7 +41,6 @@ struct walk {
 	struct snapshot_stats st;
 	struct backup_progress pg;
 	uint64_t last_progress;
-	uint8_t *readbuf;
 	struct prefetch *pf;   /* may be NULL: no read-ahead */
 	struct buf path; /* current path, escaped, for messages only; NUL-terminated */
 };
@@ -697,10 +696,9 @@ int backup_paths(struct repo *r, char *const *paths, size_t n_paths,
 	if ((e = repo_lock(r, false)) != 0)
 		return e;
 	w.cs = chunk_stream_new(r);
-	w.readbuf = malloc(WALK_READ_SIZE);
 	w.pf = prefetch_new(WALK_PREFETCH_THREADS);
 	s.paths = calloc(n_paths ? n_paths : 1, sizeof *s.paths);
-	if (w.cs == NULL || w.readbuf == NULL || s.paths == NULL) {
+	if (w.cs == NULL || s.paths == NULL) {
 		e = -ENOMEM;
 		goto out;
 	}
@@ -747,7 +745,6 @@ out:
 	snapshot_fini(&s);
 	prefetch_free(w.pf);
 	chunk_stream_free(w.cs);
-	free(w.readbuf);
 	buf_fini(&w.path);
 	return e;
 }
