@@ -21,7 +21,8 @@
  * - the pack table (pack number -> pack ID), a few bytes per pack.
  *
  * Blobs are deduplicated as they are added (a blob already present keeps
- * its first location), so runs and buffer are disjoint: a lookup may stop
+ * its first location; a whole copy that replaces a delta copy goes to a
+ * small override table consulted first), so runs and buffer are disjoint: a lookup may stop
  * at the first hit, counts are sums, and foreach visits every record once.
  *
  * Run files go to $TMPDIR, else /var/tmp, else /tmp (O_TMPFILE, or a
@@ -110,6 +111,14 @@ struct index {
 	size_t n_packs, packs_cap;
 	struct idset *pack_map;      /* pack ID -> pack number */
 	bool warned;                 /* about runs in anonymous memory */
+	/*
+	 * Whole copies that replace a delta copy of the same content found
+	 * first (see index_add_pack): over_n records, over_map ID -> record
+	 * number. Empty, and not allocated, in all but rare repositories.
+	 */
+	uint8_t *over;
+	size_t over_n, over_cap;
+	struct idset *over_map;
 };
 
 /* The first 8 bytes of an ID as a number that sorts as memcmp does. */
@@ -776,6 +785,8 @@ void index_free(struct index *ix)
 	free(ix->slots);
 	free(ix->packs);
 	idset_free(ix->pack_map);
+	free(ix->over);
+	idset_free(ix->over_map);
 	free(ix);
 }
 
@@ -783,7 +794,10 @@ void index_free(struct index *ix)
 static const uint8_t *index_find(const struct index *ix, const uint8_t id[BLOB_ID_LEN])
 {
 	const uint8_t *r;
+	uint64_t v;
 
+	if (ix->over_n > 0 && idset_get(ix->over_map, id, &v))
+		return ix->over + v * REC_LEN;
 	/* Start the loads of the steps below, so that their misses overlap. */
 	if (ix->buf_n > 0)
 		__builtin_prefetch(&ix->slots[slot_of(id, ix->slots_cap)]);
@@ -831,6 +845,25 @@ static int index_pack_no(struct index *ix, const uint8_t pack_id[32],
 	return 0;
 }
 
+/* Records b (at pack_no) as the location of its ID, ahead of the buffer and runs. */
+static int index_override(struct index *ix, const struct blob_entry *b, uint32_t pack_no)
+{
+	if (ix->over_map == NULL && (ix->over_map = idset_new()) == NULL)
+		return -ENOMEM;
+	if (ix->over_n == ix->over_cap) {
+		size_t cap = ix->over_cap ? ix->over_cap * 2 : 16;
+		uint8_t *o = realloc(ix->over, cap * REC_LEN);
+		if (o == NULL)
+			return -ENOMEM;
+		ix->over = o;
+		ix->over_cap = cap;
+	}
+	int e = idset_add(ix->over_map, b->id, ix->over_n, NULL);
+	if (e == 0)
+		rec_encode(ix->over + ix->over_n++ * REC_LEN, b, pack_no);
+	return e;
+}
+
 /*
  * Room is made before anything is added, so on -ENOMEM the index holds
  * none of the pack's blobs (the pack number may already be taken, which is
@@ -853,10 +886,21 @@ int index_add_pack(struct index *ix, const uint8_t pack_id[32], uint32_t key_gen
 	if (e != 0)
 		return e;
 	for (size_t i = 0; i < n; i++) {
-		if (index_find(ix, blobs[i].id) != NULL)
-			continue; /* first location wins */
-		rec_encode(ix->buf + ix->buf_n * REC_LEN, &blobs[i], pack_no);
-		wbuf_hash(ix, ix->buf_n++);
+		const uint8_t *old = index_find(ix, blobs[i].id);
+		if (old == NULL) {
+			rec_encode(ix->buf + ix->buf_n * REC_LEN, &blobs[i], pack_no);
+			wbuf_hash(ix, ix->buf_n++);
+			continue;
+		}
+		/*
+		 * The first location wins, except that a whole copy replaces a
+		 * delta copy of the same content: a delta's base must resolve
+		 * to a whole blob (docs/format/delta.md), and two concurrent
+		 * backups can store one chunk both ways.
+		 */
+		if (old[REC_TYPE] == BLOB_DELTA && blobs[i].type == BLOB_DATA &&
+		    (e = index_override(ix, &blobs[i], pack_no)) != 0)
+			return e;
 	}
 	return 0;
 }
@@ -904,6 +948,16 @@ int index_find_pack(const struct index *ix, const uint8_t pack_id[32], uint32_t 
 	return 0;
 }
 
+/* rec, or the whole copy that replaces it (index_add_pack). */
+static const uint8_t *index_current(const struct index *ix, const uint8_t *rec)
+{
+	uint64_t v;
+
+	if (ix->over_n > 0 && idset_get(ix->over_map, rec, &v))
+		return ix->over + v * REC_LEN;
+	return rec;
+}
+
 /*
  * Runs are walked in order with read-ahead on: a walk of a run whose
  * pages were evicted would otherwise read it 4 KiB at a time.
@@ -915,14 +969,14 @@ int index_foreach(const struct index *ix,
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < ix->buf_n; i++) {
-		rec_decode(ix->buf + i * REC_LEN, &loc);
+		rec_decode(index_current(ix, ix->buf + i * REC_LEN), &loc);
 		r = cb(&loc, arg);
 	}
 	for (size_t i = 0; r == 0 && i < ix->n_runs; i++) {
 		const struct index_run *run = &ix->runs[i];
 		(void)madvise((void *)run->base, run->map_len, MADV_SEQUENTIAL);
 		for (size_t j = 0; r == 0 && j < run->n; j++) {
-			rec_decode(run_rec(run, j), &loc);
+			rec_decode(index_current(ix, run_rec(run, j)), &loc);
 			r = cb(&loc, arg);
 		}
 		(void)madvise((void *)run->base, run->map_len, MADV_RANDOM);

@@ -63,7 +63,9 @@ struct index *index_new(void);
 void index_free(struct index *ix); /* accepts NULL */
 /*
  * Adds all blobs of a pack. A blob already present keeps its first
- * location (duplicates across packs are harmless). Returns 0 or -ENOMEM.
+ * location (duplicates across packs are harmless), except that a whole
+ * (BLOB_DATA) copy replaces a delta copy, so a delta's base always
+ * resolves to a whole blob. Returns 0 or -ENOMEM.
  */
 int index_add_pack(struct index *ix, const uint8_t pack_id[32], uint32_t key_gen,
 		   const struct blob_entry *blobs, size_t n);

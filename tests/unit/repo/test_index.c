@@ -794,6 +794,68 @@ static void test_first_location(void **state)
 	free(b);
 }
 
+
+struct delta_seen {
+	const struct blob_entry *b;
+	size_t n, whole_in_pack1;
+};
+
+static int delta_cb(const struct blob_loc *loc, void *arg)
+{
+	struct delta_seen *d = arg;
+	d->n++;
+	if (loc->pack_no == 1 && loc->e.type == BLOB_DATA)
+		d->whole_in_pack1++;
+	return 0;
+}
+
+/*
+ * A whole copy replaces a delta copy of the same content found first (so
+ * a delta's base resolves to a whole blob), in the buffer and after a
+ * merge into runs; the reverse does not happen, and foreach reports the
+ * replacing location once.
+ */
+static void test_whole_replaces_delta(void **state)
+{
+	size_t starts[BIG / 997 + 2], n_packs;
+	struct blob_entry *b = big_blobs(starts, &n_packs);
+	struct blob_entry c[40];
+	struct index *ix = index_new();
+
+	(void)state;
+	/* pack 0: 40 blobs, the even ones stored as deltas */
+	for (int j = 0; j < 40; j++) {
+		c[j] = b[j];
+		c[j].offset = (uint32_t)j * 1000;
+		c[j].type = j % 2 ? BLOB_DATA : BLOB_DELTA;
+	}
+	add_range(ix, c, 0, 40, 0);
+	/* pack 1: the same 40, all whole; pack 2: the same 40, all deltas */
+	for (int j = 0; j < 40; j++)
+		c[j].type = BLOB_DATA;
+	add_range(ix, c, 0, 40, 1);
+	for (int j = 0; j < 40; j++)
+		c[j].type = BLOB_DELTA;
+	add_range(ix, c, 0, 40, 2);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(index_blob_count(ix), round ? 40 + BIG_PACK : 40);
+		for (int j = 0; j < 40; j++) {
+			struct blob_loc loc;
+			assert_true(index_lookup(ix, b[j].id, &loc));
+			assert_int_equal(loc.e.type, BLOB_DATA);
+			assert_int_equal(loc.pack_no, j % 2 ? 0 : 1);
+		}
+		struct delta_seen d = { .b = b };
+		assert_int_equal(index_foreach(ix, delta_cb, &d), 0);
+		assert_int_equal(d.n, index_blob_count(ix));
+		assert_int_equal(d.whole_in_pack1, 20);
+		if (round == 0) /* merge the buffer into a run and check again */
+			add_range(ix, b, 1000 + BIG_PACK, 1000 + 2 * BIG_PACK, 3);
+	}
+	index_free(ix);
+	free(b);
+}
+
 /* index_free with nothing, with a buffer only, with runs: nothing is left. */
 static void test_index_free(void **state)
 {
@@ -920,6 +982,7 @@ int main(void)
 		cmocka_unit_test(test_foreach_count),
 		cmocka_unit_test(test_runs),
 		cmocka_unit_test(test_first_location),
+		cmocka_unit_test(test_whole_replaces_delta),
 		cmocka_unit_test(test_index_free),
 		cmocka_unit_test(test_tmpdir_unusable),
 	};
