@@ -6,6 +6,7 @@
 #include "io/engine_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,15 @@ static void engine_choose(void)
 	}
 	log_info("io_uring unavailable (%s): using plain system calls", why);
 	engine_chosen = &io_sync_ops;
+}
+
+int io_stream_mode(int fd, uint64_t off, bool *direct)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	*direct = (fl & O_DIRECT) != 0;
+	return *direct && off % IO_DIRECT_ALIGN != 0 ? -EINVAL : 0;
 }
 
 int io_engine_init(void)

@@ -33,6 +33,13 @@
 /* Block size and blocks in flight of read_stream and of large rw calls. */
 #define IO_STREAM_BLOCK (1u << 20)
 #define IO_STREAM_DEPTH 4
+/*
+ * read_stream on a descriptor opened (or fcntl'd) with O_DIRECT reads in
+ * whole units of this size from buffers aligned to it; off must be a
+ * multiple of it (-EINVAL otherwise). Any filesystem's logical block size
+ * divides it.
+ */
+#define IO_DIRECT_ALIGN 4096u
 
 /*
  * One small file for read_files. The file is opened read-only, without
@@ -77,7 +84,8 @@ struct io_engine_ops {
 	 * IO_STREAM_DEPTH in flight, handing each to sink in order. *done
 	 * is set to the bytes handed over; it is less than len (and the call
 	 * returns 0) when the file ends early. Returns a read error as
-	 * -errno, or sink's non-zero result.
+	 * -errno, or sink's non-zero result. With O_DIRECT on fd, reads
+	 * bypass the page cache (no copy out of it; see IO_DIRECT_ALIGN).
 	 */
 	int (*read_stream)(int fd, uint64_t off, uint64_t len, io_sink_fn sink, void *arg,
 			   uint64_t *done);

@@ -21,4 +21,15 @@ extern const struct io_engine_ops io_uring_ops;
  */
 int io_uring_probe(const char **why);
 
+/*
+ * For read_stream: whether fd reads with O_DIRECT (*direct), checking that
+ * off is aligned for it. Returns 0 or -EINVAL (misaligned), -EBADF.
+ */
+int io_stream_mode(int fd, uint64_t off, bool *direct);
+/* n rounded up to IO_DIRECT_ALIGN. */
+static inline size_t io_direct_round(size_t n)
+{
+	return (n + IO_DIRECT_ALIGN - 1) & ~(size_t)(IO_DIRECT_ALIGN - 1);
+}
+
 #endif

@@ -81,20 +81,25 @@ static int sync_read_stream(int fd, uint64_t off, uint64_t len, io_sink_fn sink,
 {
 	size_t bs = len < IO_STREAM_BLOCK ? (size_t)len : IO_STREAM_BLOCK;
 	uint64_t got = 0;
-	int e = 0;
+	bool direct;
+	int e;
 
 	if (len == 0) {
 		*done = 0;
 		return 0;
 	}
-	uint8_t *b = malloc(bs);
+	if ((e = io_stream_mode(fd, off, &direct)) != 0)
+		return e;
+	/* Aligned and rounded up, so that O_DIRECT reads can use it. */
+	uint8_t *b = aligned_alloc(IO_DIRECT_ALIGN, io_direct_round(bs));
 	if (b == NULL)
 		return -ENOMEM;
-	if (len > IO_STREAM_BLOCK)
+	if (len > IO_STREAM_BLOCK && !direct)
 		(void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_SEQUENTIAL);
 	while (got < len) {
 		size_t want = len - got < bs ? (size_t)(len - got) : bs;
-		ssize_t r = pread(fd, b, want, (off_t)(off + got));
+		size_t ask = direct ? io_direct_round(want) : want;
+		ssize_t r = pread(fd, b, ask, (off_t)(off + got));
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0) {
@@ -103,10 +108,15 @@ static int sync_read_stream(int fd, uint64_t off, uint64_t len, io_sink_fn sink,
 		}
 		if (r == 0)
 			break;
-		e = sink(arg, b, (size_t)r);
+		size_t n = (size_t)r < want ? (size_t)r : want;
+		e = sink(arg, b, n);
 		if (e != 0)
 			goto out;
-		got += (uint64_t)r;
+		got += n;
+		/* A short direct read is the end of the file: the rest of a
+		 * block cannot be asked for at an unaligned offset. */
+		if (direct && (size_t)r < ask)
+			break;
 	}
 	*done = got;
 out:

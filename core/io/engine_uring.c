@@ -386,6 +386,7 @@ struct slot {
 	size_t len, done;
 	uint64_t off;
 	bool busy, eof;
+	bool direct; /* O_DIRECT read: whole aligned units, a short one is the end */
 	int err;
 };
 
@@ -394,7 +395,7 @@ static int slot_submit(struct uring_ctx *c, struct slot *s, int fd, unsigned idx
 	struct io_uring_sqe *q = sqe_get(c);
 	if (q == NULL)
 		return -EIO;
-	unsigned len = (unsigned)(s->len - s->done);
+	unsigned len = (unsigned)(s->direct ? io_direct_round(s->len) : s->len - s->done);
 	if (write)
 		io_uring_prep_write(q, fd, s->p + s->done, len, s->off + s->done);
 	else
@@ -413,6 +414,18 @@ static bool slot_complete(struct slot *s, int fd, int res, bool write)
 	s->busy = false;
 	if (res == -EINTR)
 		return true;
+	if (s->direct) {
+		/* Asked again whole: a part could start at an unaligned offset. */
+		if (res == -EAGAIN)
+			return true;
+		if (res < 0) {
+			s->err = res;
+			return false;
+		}
+		s->done = (size_t)res < s->len ? (size_t)res : s->len;
+		s->eof = (size_t)res < io_direct_round(s->len);
+		return false;
+	}
 	if (res == -EAGAIN) {
 		if (write) {
 			s->err = io_pwrite_all(fd, s->p + s->done, s->len - s->done,
@@ -613,14 +626,19 @@ static int uring_stream(struct uring_ctx *c, int fd, uint64_t off, uint64_t len,
 	int e = 0;
 
 	for (int i = 0; i < IO_STREAM_DEPTH; i++) {
-		if (c->blk[i] == NULL && (c->blk[i] = malloc(IO_STREAM_BLOCK)) == NULL)
+		if (c->blk[i] == NULL &&
+		    (c->blk[i] = aligned_alloc(IO_DIRECT_ALIGN, IO_STREAM_BLOCK)) == NULL)
 			return -ENOMEM;
 	}
+	bool direct;
+	if ((e = io_stream_mode(fd, off, &direct)) != 0)
+		return e;
 	while (!stop) {
 		unsigned queued = 0;
 		while (used < IO_STREAM_DEPTH && next < len) {
 			size_t l = len - next < IO_STREAM_BLOCK ? (size_t)(len - next) : IO_STREAM_BLOCK;
-			sl[tail] = (struct slot){ .p = c->blk[tail], .len = l, .off = off + next };
+			sl[tail] = (struct slot){ .p = c->blk[tail], .len = l, .off = off + next,
+						  .direct = direct };
 			if ((e = slot_submit(c, &sl[tail], fd, tail, false)) != 0)
 				goto out;
 			next += l;

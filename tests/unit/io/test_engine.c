@@ -274,6 +274,50 @@ static void test_read_stream(void **state)
 	free(data);
 }
 
+
+/*
+ * O_DIRECT streams: whole aligned reads land in aligned buffers, a range
+ * ending inside a block or the file gives exactly its bytes, a misaligned
+ * start is refused.
+ */
+static void test_read_stream_direct(void **state)
+{
+	struct fixture *f = *state;
+	int fd;
+	uint8_t *data = make_big(f, &fd);
+	struct sink s = { .out = malloc(BIG_SIZE), .cap = BIG_SIZE };
+	assert_non_null(s.out);
+	uint64_t done = 1;
+	int dfd = openat(f->dfd, "large", O_RDONLY | O_CLOEXEC | O_DIRECT);
+	if (dfd < 0 && errno == EINVAL) { /* this filesystem has no direct I/O */
+		close(fd);
+		free(s.out);
+		free(data);
+		skip();
+	}
+	assert_true(dfd >= 0);
+
+	assert_int_equal(f->ops->read_stream(dfd, 0, BIG_SIZE, sink_cb, &s, &done), 0);
+	assert_int_equal(done, BIG_SIZE);
+	assert_memory_equal(s.out, data, BIG_SIZE);
+	s.len = 0;
+	assert_int_equal(f->ops->read_stream(dfd, 3 * IO_DIRECT_ALIGN, 100001, sink_cb, &s,
+					     &done), 0);
+	assert_int_equal(done, 100001);
+	assert_int_equal(s.len, 100001);
+	assert_memory_equal(s.out, data + 3 * IO_DIRECT_ALIGN, 100001);
+	s.len = 0;
+	uint64_t from = (BIG_SIZE / IO_DIRECT_ALIGN - 2) * IO_DIRECT_ALIGN;
+	assert_int_equal(f->ops->read_stream(dfd, from, BIG_SIZE, sink_cb, &s, &done), 0);
+	assert_int_equal(done, BIG_SIZE - from);
+	assert_memory_equal(s.out, data + from, BIG_SIZE - from);
+	assert_int_equal(f->ops->read_stream(dfd, 777, 100, sink_cb, &s, &done), -EINVAL);
+	close(dfd);
+	close(fd);
+	free(s.out);
+	free(data);
+}
+
 /* Positional whole-buffer reads and writes, large and small. */
 static void test_pread_pwrite(void **state)
 {
@@ -502,6 +546,7 @@ static void test_selection(void **state)
 	cmocka_unit_test_setup_teardown(test_read_files_shapes, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_read_files_many, setup, teardown),   \
 	cmocka_unit_test_setup_teardown(test_read_stream, setup, teardown),       \
+	cmocka_unit_test_setup_teardown(test_read_stream_direct, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_pread_pwrite, setup, teardown),      \
 	cmocka_unit_test_setup_teardown(test_write_durable, setup, teardown),     \
 	cmocka_unit_test_setup_teardown(test_threads, setup, teardown)
