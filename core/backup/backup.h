@@ -75,6 +75,12 @@ void chunk_stream_reset(struct chunk_stream *cs);
  * cannot be allocated the stream has no base: deltas only save space.
  */
 void chunk_stream_set_base(struct chunk_stream *cs, const struct node *old);
+/*
+ * Tells the stream the file's expected size: a large file's chunk IDs are
+ * then computed by the repository's sealing workers in parallel
+ * (repo_blob_save_async). Call after chunk_stream_reset.
+ */
+void chunk_stream_expect(struct chunk_stream *cs, uint64_t size);
 int chunk_stream_write(struct chunk_stream *cs, const void *data, size_t len);
 /* Cuts what is buffered and continues at offset (>= current end). */
 int chunk_stream_seek(struct chunk_stream *cs, uint64_t offset);

@@ -32,7 +32,18 @@ struct chunk_stream {
 	 */
 	struct extent *base;
 	size_t n_base, cap_base, base_next;
+	/*
+	 * For a large file (chunk_stream_expect) the sealing workers compute
+	 * the chunks' IDs and write them into ext[].id: ext is not moved, and
+	 * the extents are not handed out, until tk has no ID outstanding.
+	 */
+	bool async;
+	struct repo_ticket tk;
 };
+
+/* Files from this size on have their chunk IDs computed by the workers:
+ * the wait for the last ID at the end of a file is then amortised. */
+#define CHUNK_ASYNC_MIN (32ull << 20)
 
 struct chunk_stream *chunk_stream_new(struct repo *r)
 {
@@ -52,10 +63,21 @@ struct chunk_stream *chunk_stream_new(struct repo *r)
 	return cs;
 }
 
+/* Waits for the IDs the workers still owe; returns their error. */
+static int chunk_stream_settle(struct chunk_stream *cs)
+{
+	if (cs->tk.outstanding == 0 && cs->tk.err == 0)
+		return 0;
+	int e = repo_ticket_wait(cs->r, &cs->tk);
+	cs->tk.err = 0;
+	return e;
+}
+
 void chunk_stream_free(struct chunk_stream *cs)
 {
 	if (cs == NULL)
 		return;
+	(void)chunk_stream_settle(cs);
 	free(cs->buf);
 	free(cs->ext);
 	free(cs->base);
@@ -64,12 +86,19 @@ void chunk_stream_free(struct chunk_stream *cs)
 
 void chunk_stream_reset(struct chunk_stream *cs)
 {
+	(void)chunk_stream_settle(cs);
+	cs->async = false;
 	cs->start = 0;
 	cs->len = 0;
 	cs->buf_off = 0;
 	cs->n_ext = 0;
 	cs->n_base = 0;
 	cs->base_next = 0;
+}
+
+void chunk_stream_expect(struct chunk_stream *cs, uint64_t size)
+{
+	cs->async = size >= CHUNK_ASYNC_MIN;
 }
 
 void chunk_stream_set_base(struct chunk_stream *cs, const struct node *old)
@@ -118,6 +147,9 @@ static int chunk_stream_emit(struct chunk_stream *cs, size_t n)
 {
 	if (cs->n_ext == cs->cap_ext) {
 		size_t cap = cs->cap_ext ? cs->cap_ext * 2 : 16;
+		int e = chunk_stream_settle(cs); /* workers write into ext */
+		if (e != 0)
+			return e;
 		struct extent *ne = realloc(cs->ext, cap * sizeof *ne);
 		if (ne == NULL)
 			return -ENOMEM;
@@ -126,8 +158,10 @@ static int chunk_stream_emit(struct chunk_stream *cs, size_t n)
 	}
 	struct extent *x = &cs->ext[cs->n_ext];
 	const struct extent *base = chunk_stream_base_for(cs, cs->buf_off, n);
-	int e = repo_blob_save_hint(cs->r, cs->buf + cs->start, n, base ? base->id : NULL,
-				    x->id, NULL);
+	int e = cs->async ? repo_blob_save_async(cs->r, cs->buf + cs->start, n,
+						 base ? base->id : NULL, x->id, &cs->tk)
+			  : repo_blob_save_hint(cs->r, cs->buf + cs->start, n,
+						base ? base->id : NULL, x->id, NULL);
 	if (e != 0)
 		return e;
 	x->offset = cs->buf_off;
@@ -267,6 +301,9 @@ int chunk_stream_seek(struct chunk_stream *cs, uint64_t offset)
 int chunk_stream_finish(struct chunk_stream *cs, struct node *n)
 {
 	int e = chunk_stream_cut(cs, true);
+	int e2 = chunk_stream_settle(cs);
+	if (e == 0)
+		e = e2;
 	if (e != 0)
 		return e;
 	free(n->extents);

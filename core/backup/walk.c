@@ -233,6 +233,7 @@ static int walk_file_content(struct walk *w, int dirfd, const char *name,
 	int src_err = 0, e = 0;
 	chunk_stream_reset(w->cs);
 	chunk_stream_set_base(w->cs, old);
+	chunk_stream_expect(w->cs, limit);
 	while (off < limit && !short_read && src_err == 0 && e == 0) {
 		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
 		if (data < 0) {

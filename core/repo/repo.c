@@ -308,6 +308,7 @@ int repo_open(const char *dir, const char *pass, size_t pass_len, struct repo **
 	pthread_cond_init(&r->work_cv, NULL);
 	pthread_cond_init(&r->space_cv, NULL);
 	pthread_cond_init(&r->idle_cv, NULL);
+	pthread_cond_init(&r->ticket_cv, NULL);
 	r->pack_size = 16u << 20;
 	r->zstd_level = 3;
 	int e = store_local_open(dir, 0, &r->store);
@@ -397,6 +398,7 @@ void repo_close(struct repo *r)
 	pthread_cond_destroy(&r->work_cv);
 	pthread_cond_destroy(&r->space_cv);
 	pthread_cond_destroy(&r->idle_cv);
+	pthread_cond_destroy(&r->ticket_cv);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }

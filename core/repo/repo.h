@@ -105,6 +105,30 @@ int repo_blob_save(struct repo *r, enum blob_type t, const void *data, size_t le
  * a plain data blob. The delta is computed by the sealing workers, not on
  * the caller's thread. Either way the ID is MAC_idkey(data).
  */
+/*
+ * IDs still being computed by the sealing workers for one caller
+ * (repo_blob_save_async). Zero-initialise; fields are the repository's.
+ */
+struct repo_ticket {
+	size_t outstanding;
+	int err;
+};
+/*
+ * As repo_blob_save_hint, but the ID is computed by a sealing worker, so
+ * the caller's thread only cuts chunks: that spreads hashing, the costliest
+ * step for incompressible data, over every core. Returns once data is
+ * copied and queued; the worker writes the ID to id_out, which must stay
+ * valid and untouched until repo_ticket_wait(tk) returns. Without workers
+ * it is repo_blob_save_hint. Deduplication is decided by the worker.
+ */
+int repo_blob_save_async(struct repo *r, const void *data, size_t len,
+			 const uint8_t *base_id, uint8_t id_out[BLOB_ID_LEN],
+			 struct repo_ticket *tk);
+/*
+ * Waits until every ID of tk is written. Returns 0, or the error that
+ * stopped one being computed or stored (the session's write error).
+ */
+int repo_ticket_wait(struct repo *r, struct repo_ticket *tk);
 int repo_blob_save_hint(struct repo *r, const void *data, size_t len,
 			const uint8_t *base_id, uint8_t id[BLOB_ID_LEN], bool *added);
 /* Computes the blob ID without storing anything. */

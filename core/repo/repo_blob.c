@@ -309,6 +309,50 @@ static void repo_seal_one(struct repo *r, enum blob_type t, const uint8_t id[BLO
 	pthread_mutex_unlock(&r->mu);
 }
 
+/* One ID of tk is written (or given up with err). Holds mu. */
+static void repo_ticket_done(struct repo *r, struct repo_ticket *tk, int err)
+{
+	if (err != 0 && tk->err == 0)
+		tk->err = err;
+	if (--tk->outstanding == 0)
+		pthread_cond_broadcast(&r->ticket_cv);
+}
+
+/*
+ * A job of repo_blob_save_async: computes the ID, hands it back, then
+ * decides as repo_blob_save does whether the blob is new, and seals it if
+ * so. Called without mu, with the job counted busy.
+ */
+static void repo_seal_async(struct repo *r, struct seal_job *job, struct seal_bufs *b)
+{
+	uint8_t id[BLOB_ID_LEN];
+	int e = repo_blob_id(r, job->data, job->len, id);
+	bool is_new = false;
+
+	pthread_mutex_lock(&r->mu);
+	if (e == 0)
+		e = r->write_error;
+	if (e == 0 && !repo_blob_known_locked(r, id)) {
+		e = idset_add(r->pending, id, 0, NULL);
+		if (e == 0) {
+			is_new = true;
+			r->wstats.blobs_added++;
+			r->wstats.bytes_added += job->len;
+		}
+	}
+	if (e == 0)
+		memcpy(job->id_out, id, sizeof id);
+	else
+		repo_fail(r, e);
+	repo_ticket_done(r, job->tk, e);
+	if (!is_new)
+		repo_job_done(r);
+	pthread_mutex_unlock(&r->mu);
+	if (is_new)
+		repo_seal_one(r, BLOB_DATA, id, job->has_base ? job->base_id : NULL, job->data,
+			      job->len, b);
+}
+
 /*
  * A sealing worker: takes queued blobs, compresses and encrypts them
  * without the lock (the costly part), then adds them to a pack under it.
@@ -329,7 +373,14 @@ static void *repo_seal_worker(void *arg)
 			r->queue_tail = NULL;
 		r->queue_bytes -= job->len;
 		pthread_cond_signal(&r->space_cv);
-		if (r->write_error == 0) {
+		if (job->tk != NULL && r->write_error == 0) {
+			pthread_mutex_unlock(&r->mu);
+			repo_seal_async(r, job, &b);
+			pthread_mutex_lock(&r->mu);
+		} else if (job->tk != NULL) {
+			repo_ticket_done(r, job->tk, r->write_error);
+			repo_job_done(r);
+		} else if (r->write_error == 0) {
 			pthread_mutex_unlock(&r->mu);
 			repo_seal_one(r, job->type, job->id, job->has_base ? job->base_id : NULL,
 				      job->data, job->len, &b);
@@ -383,14 +434,18 @@ void repo_workers_stop(struct repo *r)
  * REPO_QUEUE_MAX bytes, so memory stays bounded.
  */
 static int repo_enqueue(struct repo *r, enum blob_type t, const uint8_t id[BLOB_ID_LEN],
-			const uint8_t *base_id, const void *data, size_t len)
+			const uint8_t *base_id, const void *data, size_t len,
+			uint8_t *id_out, struct repo_ticket *tk)
 {
 	struct seal_job *job = malloc(sizeof *job + len);
 	if (job != NULL) {
 		job->next = NULL;
 		job->type = t;
 		job->len = len;
-		memcpy(job->id, id, BLOB_ID_LEN);
+		job->id_out = id_out;
+		job->tk = tk;
+		if (id != NULL)
+			memcpy(job->id, id, BLOB_ID_LEN);
 		job->has_base = base_id != NULL;
 		if (base_id != NULL)
 			memcpy(job->base_id, base_id, BLOB_ID_LEN);
@@ -415,6 +470,8 @@ static int repo_enqueue(struct repo *r, enum blob_type t, const uint8_t id[BLOB_
 		job = NULL;
 	} else {
 		repo_fail(r, e);
+		if (tk != NULL)
+			repo_ticket_done(r, tk, e);
 		repo_job_done(r);
 	}
 	pthread_mutex_unlock(&r->mu);
@@ -465,7 +522,7 @@ static int repo_blob_save_base(struct repo *r, enum blob_type t, const void *dat
 	}
 	pthread_mutex_unlock(&r->mu);
 	if (queue)
-		e = repo_enqueue(r, t, bid, base_id, data, len);
+		e = repo_enqueue(r, t, bid, base_id, data, len, NULL, NULL);
 	if (seal_here) {
 		struct seal_bufs b = { 0 };
 		repo_seal_one(r, t, bid, base_id, data, len, &b);
@@ -492,6 +549,34 @@ int repo_blob_save_hint(struct repo *r, const void *data, size_t len,
 			const uint8_t *base_id, uint8_t id[BLOB_ID_LEN], bool *added)
 {
 	return repo_blob_save_base(r, BLOB_DATA, data, len, base_id, id, added);
+}
+
+int repo_blob_save_async(struct repo *r, const void *data, size_t len,
+			 const uint8_t *base_id, uint8_t id_out[BLOB_ID_LEN],
+			 struct repo_ticket *tk)
+{
+	if (r->n_workers == 0)
+		return repo_blob_save_hint(r, data, len, base_id, id_out, NULL);
+	pthread_mutex_lock(&r->mu);
+	int e = r->write_error;
+	if (e == 0) {
+		r->busy++;
+		tk->outstanding++;
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (e == 0)
+		e = repo_enqueue(r, BLOB_DATA, NULL, base_id, data, len, id_out, tk);
+	return e;
+}
+
+int repo_ticket_wait(struct repo *r, struct repo_ticket *tk)
+{
+	pthread_mutex_lock(&r->mu);
+	while (tk->outstanding > 0)
+		pthread_cond_wait(&r->ticket_cv, &r->mu);
+	int e = tk->err;
+	pthread_mutex_unlock(&r->mu);
+	return e;
 }
 
 int repo_flush(struct repo *r)

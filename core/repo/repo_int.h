@@ -36,6 +36,10 @@ struct seal_job {
 	uint8_t id[BLOB_ID_LEN];
 	bool has_base;                  /* try a delta against base_id */
 	uint8_t base_id[BLOB_ID_LEN];
+	/* repo_blob_save_async: the worker computes id, writes it here and
+	 * counts it off tk; NULL for blobs whose ID the caller computed. */
+	uint8_t *id_out;
+	struct repo_ticket *tk;
 	size_t len;
 	uint8_t data[];
 };
@@ -83,6 +87,7 @@ struct repo {
 	pthread_cond_t work_cv;         /* a job was queued, or stopping */
 	pthread_cond_t space_cv;        /* queue_bytes went down */
 	pthread_cond_t idle_cv;         /* queue empty and no worker busy */
+	pthread_cond_t ticket_cv;       /* some repo_ticket reached zero */
 	/*
 	 * First failure to write a pack or index: blobs of that pack are lost,
 	 * so every later save and flush of this session fails with it rather

@@ -366,6 +366,58 @@ static void test_repo_workers(void **state)
 	repo_delta_case(*state, 2);
 }
 
+
+/*
+ * repo_blob_save_async: IDs computed by the workers equal repo_blob_id,
+ * repeated content is stored once, a hinted chunk still becomes a delta,
+ * and everything loads after the flush; without workers it is synchronous.
+ */
+static void async_case(struct fx *f, size_t threads)
+{
+	enum { N = 24 };
+	uint8_t *chunks = malloc((size_t)N * CHUNK);
+	uint8_t ids[N][32], want[32], bid[32];
+	struct repo_ticket tk = { 0 };
+	struct repo_write_stats st;
+	bool added;
+	assert_non_null(chunks);
+	if (threads)
+		assert_int_equal(repo_set_threads(f->r, threads), 0);
+	/* a base for the last chunk's delta, durable first */
+	make_pair(chunks, chunks + (size_t)(N - 1) * CHUNK, CHUNK);
+	assert_int_equal(repo_blob_save(f->r, BLOB_DATA, chunks, CHUNK, bid, &added), 0);
+	assert_int_equal(repo_flush(f->r), 0);
+	for (int i = 1; i < N - 1; i++) /* chunk i + 8 repeats chunk i */
+		fill(chunks + (size_t)i * CHUNK, CHUNK, 100 + (uint32_t)(i > 8 ? i - 8 : i));
+	for (int i = 1; i < N; i++)
+		assert_int_equal(repo_blob_save_async(f->r, chunks + (size_t)i * CHUNK, CHUNK,
+						      i == N - 1 ? bid : NULL, ids[i], &tk), 0);
+	assert_int_equal(repo_ticket_wait(f->r, &tk), 0);
+	assert_int_equal(tk.outstanding, 0);
+	for (int i = 1; i < N; i++) {
+		assert_int_equal(repo_blob_id(f->r, chunks + (size_t)i * CHUNK, CHUNK, want), 0);
+		assert_memory_equal(ids[i], want, 32);
+	}
+	assert_int_equal(repo_flush(f->r), 0);
+	repo_write_stats(f->r, &st);
+	/* the base, then chunks 1..8 and 17..22 unique (9..16 repeat 1..8), the delta */
+	assert_int_equal(st.blobs_added, 1 + 8 + 6 + 1);
+	assert_int_equal(entry_type(f, ids[N - 1]), BLOB_DELTA);
+	for (int i = 1; i < N; i++)
+		assert_loads(f, ids[i], chunks + (size_t)i * CHUNK, CHUNK);
+	free(chunks);
+}
+
+static void test_async_workers(void **state)
+{
+	async_case(*state, 2);
+}
+
+static void test_async_inline(void **state)
+{
+	async_case(*state, 0);
+}
+
 /* Delta plaintexts whose base is missing, wrong or itself a delta. */
 static void test_repo_bad_base(void **state)
 {
@@ -447,6 +499,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repo_inline, setup_repo, teardown_repo),
 		cmocka_unit_test_setup_teardown(test_repo_workers, setup_repo, teardown_repo),
 		cmocka_unit_test_setup_teardown(test_repo_bad_base, setup_repo, teardown_repo),
+		cmocka_unit_test_setup_teardown(test_async_workers, setup_repo, teardown_repo),
+		cmocka_unit_test_setup_teardown(test_async_inline, setup_repo, teardown_repo),
 		cmocka_unit_test_setup_teardown(test_repo_damaged_base, setup_repo, teardown_repo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
