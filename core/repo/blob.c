@@ -11,6 +11,7 @@
 #include "repo/blob.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,63 @@ int blob_id(const struct suite *s, const uint8_t id_key[CRYPTO_KEY_LEN],
 	return suite_mac(s, id_key, data, len, id);
 }
 
+/*
+ * Per-thread compression state, kept between blobs: ZSTD_compress would
+ * create and tear down a context (and its tables) per call, which for the
+ * many small blobs of a source tree cost as much as compressing them, and
+ * a fresh output buffer per blob costs page faults. The buffer holds
+ * compressed plaintext: it is wiped after each use and when freed.
+ */
+struct blob_scratch {
+	ZSTD_CCtx *cctx;
+	uint8_t *z;
+	size_t cap;
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_err;
+
+static void scratch_free(void *p)
+{
+	struct blob_scratch *s = p;
+	if (s == NULL)
+		return;
+	ZSTD_freeCCtx(s->cctx);
+	free(s->z); /* wiped after every use */
+	free(s);
+}
+
+static void scratch_key_make(void)
+{
+	scratch_key_err = pthread_key_create(&scratch_key, scratch_free);
+}
+
+/* This thread's scratch with room for cap bytes of output, or NULL. */
+static struct blob_scratch *scratch_get(size_t cap)
+{
+	if (pthread_once(&scratch_once, scratch_key_make) != 0 || scratch_key_err != 0)
+		return NULL;
+	struct blob_scratch *s = pthread_getspecific(scratch_key);
+	if (s == NULL) {
+		if ((s = calloc(1, sizeof *s)) == NULL)
+			return NULL;
+		if ((s->cctx = ZSTD_createCCtx()) == NULL ||
+		    pthread_setspecific(scratch_key, s) != 0) {
+			scratch_free(s);
+			return NULL;
+		}
+	}
+	if (s->cap < cap) {
+		uint8_t *z = realloc(s->z, cap);
+		if (z == NULL)
+			return NULL;
+		s->z = z;
+		s->cap = cap;
+	}
+	return s;
+}
+
 /* Blobs at least this large are probed before being compressed. */
 #define BLOB_PROBE_MIN (64u << 10)
 #define BLOB_PROBE_LEN (4u << 10)
@@ -50,45 +108,47 @@ int blob_id(const struct suite *s, const uint8_t id_key[CRYPTO_KEY_LEN],
  * none of them shrinks by at least 1/32. A tenth of the cost of letting
  * zstd find out on the whole blob.
  */
-static bool blob_worth_compressing(const uint8_t *data, size_t len)
+static bool blob_worth_compressing(ZSTD_CCtx *cctx, const uint8_t *data, size_t len)
 {
 	if (len < BLOB_PROBE_MIN)
 		return true;
 	uint8_t z[ZSTD_COMPRESSBOUND(BLOB_PROBE_LEN)];
 	size_t starts[3] = { 0, len / 2 - BLOB_PROBE_LEN / 2, len - BLOB_PROBE_LEN };
-	for (int i = 0; i < 3; i++) {
-		size_t n = ZSTD_compress(z, sizeof z, data + starts[i], BLOB_PROBE_LEN, 1);
-		if (!ZSTD_isError(n) && n < BLOB_PROBE_LEN - BLOB_PROBE_LEN / 32)
-			return true;
+	bool worth = false;
+	for (int i = 0; i < 3 && !worth; i++) {
+		size_t n = ZSTD_compressCCtx(cctx, z, sizeof z, data + starts[i], BLOB_PROBE_LEN, 1);
+		worth = !ZSTD_isError(n) && n < BLOB_PROBE_LEN - BLOB_PROBE_LEN / 32;
 	}
-	return false;
+	mem_wipe(z, sizeof z);
+	return worth;
 }
 
 /*
- * Compresses data into a new buffer (*out, *out_len) when that makes it
- * strictly smaller; otherwise sets *out = NULL. The caller wipes and frees
- * *out.
+ * Compresses data into the scratch buffer when that is worth it and makes
+ * it strictly smaller: *out points into the scratch (the caller wipes
+ * *out_len bytes of it after use), or is NULL.
  */
 static int blob_compress(const void *data, size_t len, int level,
 			 uint8_t **out, size_t *out_len)
 {
 	size_t cap = ZSTD_compressBound(len);
-	uint8_t *z = malloc(cap);
-	if (z == NULL)
+	struct blob_scratch *s = scratch_get(cap);
+	if (s == NULL)
 		return -ENOMEM;
-	size_t n = ZSTD_compress(z, cap, data, len, level);
+	*out = NULL;
+	if (!blob_worth_compressing(s->cctx, data, len))
+		return 0;
+	size_t n = ZSTD_compressCCtx(s->cctx, s->z, cap, data, len, level);
 	if (ZSTD_isError(n)) {
-		mem_wipe(z, cap);
-		free(z);
+		mem_wipe(s->z, cap);
 		/* With a compressBound-sized output only allocation can fail. */
 		return -ENOMEM;
 	}
 	if (n >= len) {
-		mem_wipe(z, n);
-		free(z);
-		z = NULL;
+		mem_wipe(s->z, n);
+		return 0;
 	}
-	*out = z;
+	*out = s->z;
 	*out_len = n;
 	return 0;
 }
@@ -104,7 +164,7 @@ int blob_seal(const struct suite *s, const uint8_t data_key[CRYPTO_KEY_LEN],
 
 	if (len > BLOB_MAX_SIZE)
 		return -EINVAL;
-	if (zstd_level > 0 && len > 0 && blob_worth_compressing(data, len) &&
+	if (zstd_level > 0 && len > 0 &&
 	    (r = blob_compress(data, len, zstd_level, &z, &z_len)) != 0)
 		return r;
 	uint8_t comp = z != NULL ? BLOB_COMP_ZSTD : BLOB_COMP_NONE;
@@ -124,8 +184,7 @@ int blob_seal(const struct suite *s, const uint8_t data_key[CRYPTO_KEY_LEN],
 	e->raw_len = (uint32_t)len;
 out:
 	if (z != NULL)
-		mem_wipe(z, z_len);
-	free(z);
+		mem_wipe(z, z_len); /* the scratch buffer stays for the next blob */
 	return r;
 }
 
