@@ -168,6 +168,9 @@ static void *prefetch_ring_thread(void *arg)
 					.cap = PREFETCH_SCRATCH,
 					.readahead = PREFETCH_MAX_BYTES,
 					.user = batch[i],
+					/* Probably unchanged: the statx still
+					 * brings its inode in for the walk. */
+					.stat_first = batch[i]->has_old,
 				};
 			/* Failures are the walk's to report when it gets there. */
 			(void)io->read_files(req, n, ring_want, NULL);

@@ -54,6 +54,9 @@ struct io_file_req {
 	uint64_t readahead; /* in: if the file is larger than cap, ask the kernel
 			     * to read up to this many bytes of it ahead (0: no) */
 	void *user;         /* in: for the caller's want() callback */
+	bool stat_first;    /* in: statx the name first and open the file only if
+			     * want() accepts it: for files that are probably
+			     * unchanged, whose opening would be wasted */
 	int err;            /* out: 0, or -errno of the open, statx or read */
 	bool skipped;       /* out: want() declined it, or it is not a regular file */
 	size_t len;         /* out: bytes read into buf (stx.stx_size may be more) */

@@ -17,11 +17,9 @@
 
 /* statx of an open descriptor, filling what fstat knows (statx(2) may be
  * filtered where fstat is not). */
-static int sync_statx(int fd, struct statx *stx)
+static void stat_to_statx(const struct stat *stp, struct statx *stx)
 {
-	struct stat st;
-	if (fstat(fd, &st) != 0)
-		return -errno;
+	const struct stat st = *stp;
 	memset(stx, 0, sizeof *stx);
 	stx->stx_mask = STATX_BASIC_STATS;
 	stx->stx_mode = (uint16_t)st.st_mode;
@@ -39,6 +37,14 @@ static int sync_statx(int fd, struct statx *stx)
 	stx->stx_atime.tv_nsec = (uint32_t)st.st_atim.tv_nsec;
 	stx->stx_dev_major = major(st.st_dev);
 	stx->stx_dev_minor = minor(st.st_dev);
+}
+
+static int sync_statx(int fd, struct statx *stx)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	stat_to_statx(&st, stx);
 	return 0;
 }
 
@@ -47,6 +53,18 @@ static void sync_read_one(struct io_file_req *r, io_want_fn want, void *arg)
 	r->err = 0;
 	r->skipped = false;
 	r->len = 0;
+	if (r->stat_first) {
+		struct stat st;
+		if (fstatat(r->dirfd, r->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			r->err = -errno;
+			return;
+		}
+		stat_to_statx(&st, &r->stx);
+		if (!S_ISREG(st.st_mode) || (want != NULL && !want(r, arg))) {
+			r->skipped = true;
+			return;
+		}
+	}
 	int fd = openat(r->dirfd, r->name, IO_READ_FLAGS | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = openat(r->dirfd, r->name, IO_READ_FLAGS);
@@ -57,7 +75,8 @@ static void sync_read_one(struct io_file_req *r, io_want_fn want, void *arg)
 	r->err = sync_statx(fd, &r->stx);
 	if (r->err != 0)
 		goto out;
-	if (!S_ISREG(r->stx.stx_mode) || (want != NULL && !want(r, arg))) {
+	/* want() has already accepted a stat_first file. */
+	if (!S_ISREG(r->stx.stx_mode) || (want != NULL && !r->stat_first && !want(r, arg))) {
 		r->skipped = true;
 		goto out;
 	}

@@ -219,11 +219,40 @@ static int uring_files_batch(struct uring_ctx *c, struct io_file_req *r, unsigne
 		r[i].len = 0;
 		fd[i] = -1;
 	}
+	/* Files to look at before opening: one round of statx by name. */
+	bool no_open[IO_BATCH] = { false };
+	q = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!r[i].stat_first)
+			continue;
+		struct io_uring_sqe *s = sqe_get(c);
+		if (s == NULL) {
+			e = -EIO;
+			goto out;
+		}
+		io_uring_prep_statx(s, r[i].dirfd, r[i].name, AT_SYMLINK_NOFOLLOW,
+				    STATX_BASIC_STATS, &r[i].stx);
+		io_uring_sqe_set_data64(s, i);
+		q++;
+	}
+	if (q != 0 && (e = ring_round(c, q, res, n)) != 0)
+		goto out;
+	for (unsigned i = 0; i < n; i++) {
+		if (!r[i].stat_first)
+			continue;
+		no_open[i] = true;
+		if (res[i] < 0)
+			r[i].err = res[i];
+		else if (!S_ISREG(r[i].stx.stx_mode) || (want != NULL && !want(&r[i], arg)))
+			r[i].skipped = true;
+		else
+			no_open[i] = false;
+	}
 	bool retry[IO_BATCH] = { false };
 	for (int pass = 0; pass < 2; pass++) {
 		q = 0;
 		for (unsigned i = 0; i < n; i++) {
-			if (pass == 1 && !retry[i])
+			if ((pass == 0 && no_open[i]) || (pass == 1 && !retry[i]))
 				continue;
 			struct io_uring_sqe *s = sqe_get(c);
 			if (s == NULL) {
@@ -240,7 +269,7 @@ static int uring_files_batch(struct uring_ctx *c, struct io_file_req *r, unsigne
 		if ((e = ring_round(c, q, res, n)) != 0)
 			goto out;
 		for (unsigned i = 0; i < n; i++) {
-			if (pass == 1 && !retry[i])
+			if ((pass == 0 && no_open[i]) || (pass == 1 && !retry[i]))
 				continue;
 			retry[i] = false;
 			if (res[i] >= 0)
@@ -276,7 +305,9 @@ static int uring_files_batch(struct uring_ctx *c, struct io_file_req *r, unsigne
 			r[i].err = res[i];
 			continue;
 		}
-		if (!S_ISREG(r[i].stx.stx_mode) || (want != NULL && !want(&r[i], arg))) {
+		/* want() has already accepted a stat_first file. */
+		if (!S_ISREG(r[i].stx.stx_mode) ||
+		    (want != NULL && !r[i].stat_first && !want(&r[i], arg))) {
 			r[i].skipped = true;
 			continue;
 		}

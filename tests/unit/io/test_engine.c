@@ -91,7 +91,7 @@ static bool decline_b(const struct io_file_req *r, void *arg)
 }
 
 /* Small files of every shape in one batch. */
-static void test_read_files_shapes(void **state)
+static void read_files_shapes(void **state, bool stat_first)
 {
 	struct fixture *f = *state;
 	uint8_t data[3000];
@@ -118,6 +118,7 @@ static void test_read_files_shapes(void **state)
 		r[i].readahead = 1 << 20;
 		r[i].len = 77;   /* must be reset */
 		r[i].err = 5;
+		r[i].stat_first = stat_first;
 	}
 	int calls = 0;
 	assert_int_equal(f->ops->read_files(r, N, decline_b, &calls), 0);
@@ -149,7 +150,13 @@ static void test_read_files_shapes(void **state)
 	assert_true(S_ISDIR(r[5].stx.stx_mode));
 	assert_int_equal(r[5].len, 0);
 
-	assert_int_equal(r[6].err, -ELOOP); /* a final symlink is not followed */
+	if (stat_first) { /* a final symlink is not followed */
+		assert_int_equal(r[6].err, 0);
+		assert_true(r[6].skipped);
+		assert_true(S_ISLNK(r[6].stx.stx_mode));
+	} else {
+		assert_int_equal(r[6].err, -ELOOP);
+	}
 
 	assert_int_equal(r[7].err, 0); /* opened without blocking, not read */
 	assert_true(r[7].skipped);
@@ -159,6 +166,17 @@ static void test_read_files_shapes(void **state)
 	assert_true(r[8].skipped);
 	assert_int_equal(r[8].len, 0);
 	assert_int_equal(r[8].stx.stx_size, 50);
+}
+
+static void test_read_files_shapes(void **state)
+{
+	read_files_shapes(state, false);
+}
+
+/* The same shapes looked at by name (statx) before any of them is opened. */
+static void test_read_files_stat_first(void **state)
+{
+	read_files_shapes(state, true);
 }
 
 /* Many files: several batches, every byte where it belongs. */
@@ -544,6 +562,7 @@ static void test_selection(void **state)
 
 #define ENGINE_TESTS                                                              \
 	cmocka_unit_test_setup_teardown(test_read_files_shapes, setup, teardown), \
+	cmocka_unit_test_setup_teardown(test_read_files_stat_first, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_read_files_many, setup, teardown),   \
 	cmocka_unit_test_setup_teardown(test_read_stream, setup, teardown),       \
 	cmocka_unit_test_setup_teardown(test_read_stream_direct, setup, teardown), \
