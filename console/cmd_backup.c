@@ -99,8 +99,7 @@ int cmd_backup(int argc, char **argv)
 		}
 		case 'A': archive = optarg; break;
 		case 'T':
-			if (parse_uint("threads", optarg, &threads) || threads < 1 || threads > 256) {
-				log_errorx("--threads must be between 1 and 256");
+			if (parse_threads(optarg, &threads) != 0) {
 				free(tags);
 				return EXIT_USAGE;
 			}

@@ -1,5 +1,5 @@
 /*
- * coffer restore --repo DIR SNAP --target DIR [--include PATH]...
+ * coffer restore --repo DIR SNAP --target DIR [--include PATH]... [--threads N]
  * coffer restore --repo DIR SNAP --to-archive FILE|- [--format pax|cpio|zip]
  */
 #include <errno.h>
@@ -30,9 +30,11 @@ static void restore_show_progress(const struct restore_progress *p, void *arg)
 static void restore_usage(void)
 {
 	fprintf(stderr,
-		"usage: coffer restore --repo DIR SNAP --target DIR [--include PATH]...\n"
+		"usage: coffer restore --repo DIR SNAP --target DIR [--include PATH]... [--threads N]\n"
 		"       coffer restore --repo DIR SNAP --to-archive FILE|- [--format pax|cpio|zip]\n"
-		"SNAP is a snapshot ID, a unique prefix of one, or 'latest'.\n");
+		"SNAP is a snapshot ID, a unique prefix of one, or 'latest'.\n"
+		"--threads: threads reading, decrypting and writing file content\n"
+		"           (default: the number of cores; an archive is written by one)\n");
 }
 
 int cmd_restore(int argc, char **argv)
@@ -43,12 +45,14 @@ int cmd_restore(int argc, char **argv)
 		{ "include", required_argument, NULL, 'i' },
 		{ "to-archive", required_argument, NULL, 'A' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "threads", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct common_opts c = { 0 };
 	const char *target = NULL, *archive = NULL, *format = "pax";
 	char **includes = NULL;
 	size_t n_inc = 0;
+	unsigned threads = 0; /* 0: restore_to_dir uses one per core */
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (common_opt(&c, opt, optarg))
@@ -57,6 +61,12 @@ int cmd_restore(int argc, char **argv)
 		case 'T': target = optarg; break;
 		case 'A': archive = optarg; break;
 		case 'f': format = optarg; break;
+		case 'n':
+			if (parse_threads(optarg, &threads) != 0) {
+				free(includes);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'i': {
 			char **ni = realloc(includes, (n_inc + 1) * sizeof *ni);
 			if (ni == NULL) {
@@ -108,7 +118,7 @@ int cmd_restore(int argc, char **argv)
 	if (console_load_snapshot(r, argv[optind], id, &s) != 0)
 		goto out;
 	struct restore_ui ui = { .start = console_now_ns() };
-	struct restore_opts o = { .includes = includes, .n_includes = n_inc };
+	struct restore_opts o = { .includes = includes, .n_includes = n_inc, .threads = threads };
 	struct restore_result res = { 0 };
 	if (progress_enabled(&c) && !(archive && strcmp(archive, "-") == 0)) {
 		o.progress = restore_show_progress;

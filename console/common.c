@@ -290,3 +290,14 @@ int parse_uint(const char *opt, const char *s, unsigned *out)
 	*out = (unsigned)v;
 	return 0;
 }
+
+int parse_threads(const char *s, unsigned *out)
+{
+	unsigned v;
+	if (parse_uint("threads", s, &v) != 0 || v < 1 || v > 256) {
+		log_errorx("--threads must be between 1 and 256");
+		return -1;
+	}
+	*out = v;
+	return 0;
+}

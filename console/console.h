@@ -63,6 +63,8 @@ void json_hex(FILE *f, const uint8_t *p, size_t n);
 
 /* Parses a non-negative decimal option value; -1 after printing on error. */
 int parse_uint(const char *opt, const char *s, unsigned *out);
+/* Parses --threads N (1..256, as backup and restore take it); -1 after printing. */
+int parse_threads(const char *s, unsigned *out);
 
 /* Commands: argc/argv start at the command name. Return an exit code. */
 int cmd_init(int argc, char **argv);

@@ -27,6 +27,12 @@ struct restore_opts {
 	size_t n_includes;
 	restore_progress_fn progress; /* may be NULL */
 	void *progress_arg;
+	/*
+	 * Threads that load and write file content (restore_to_dir only):
+	 * 0 = one per online core, 1 = all on the calling thread. The
+	 * progress callback is always called from the calling thread.
+	 */
+	size_t threads;
 };
 
 struct restore_result {
