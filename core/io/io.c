@@ -15,6 +15,8 @@ int io_write_all(int fd, const void *p, size_t n)
 				continue;
 			return -errno;
 		}
+		if (w == 0)
+			return -EIO; /* no progress: never spin */
 		c += w;
 		n -= (size_t)w;
 	}
@@ -31,6 +33,8 @@ int io_pwrite_all(int fd, const void *p, size_t n, off_t off)
 				continue;
 			return -errno;
 		}
+		if (w == 0)
+			return -EIO; /* no progress: never spin */
 		c += w;
 		n -= (size_t)w;
 		off += w;

@@ -45,6 +45,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "io/io.h"
 #include "repo/idset.h"
 #include "util/log.h"
 
@@ -311,26 +312,11 @@ struct run_writer {
 	size_t n_pend;
 };
 
-static int pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
-{
-	while (len > 0) {
-		ssize_t w = pwrite(fd, p, len, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		p += w;
-		len -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 /* Writes out the staged blocks before block `upto`. */
 static int writer_drain(struct run_writer *w, size_t upto)
 {
 	size_t nb = upto - w->staged_from;
-	int e = pwrite_all(w->fd, w->stage, nb * BLOCK_LEN,
+	int e = io_pwrite_all(w->fd, w->stage, nb * BLOCK_LEN,
 			   (off_t)w->staged_from * BLOCK_LEN);
 	if (e != 0)
 		return e;
