@@ -339,17 +339,9 @@ static int uring_files_batch(struct uring_ctx *c, struct io_file_req *r, unsigne
 		}
 	}
 	if (waits != 0) {
-		if ((e = ring_submit(c)) != 0)
-			goto out;
 		int rr[IO_BATCH] = { 0 };
-		for (unsigned k = 0; k < waits; k++) {
-			uint64_t d;
-			int v;
-			if ((e = ring_wait(c, &d, &v)) != 0)
-				goto out;
-			if (d < n)
-				rr[d] = v;
-		}
+		if ((e = ring_round(c, waits, rr, n)) != 0)
+			goto out;
 		for (unsigned i = 0; i < n; i++) {
 			if (fd[i] < 0 || r[i].err != 0 || r[i].skipped || r[i].cap == 0)
 				continue;
