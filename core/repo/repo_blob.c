@@ -122,6 +122,25 @@ static bool repo_blob_known_locked(struct repo *r, const uint8_t id[BLOB_ID_LEN]
 	return index_lookup(r->index, id, &loc) || idset_has(r->pending, id);
 }
 
+/*
+ * Deduplication's decision: unless id is already known, marks it pending
+ * for this session and counts it as added (*is_new). Caller holds mu.
+ */
+static int repo_blob_claim(struct repo *r, const uint8_t id[BLOB_ID_LEN], size_t len,
+			   bool *is_new)
+{
+	*is_new = false;
+	if (repo_blob_known_locked(r, id))
+		return 0;
+	int e = idset_add(r->pending, id, 0, NULL);
+	if (e == 0) {
+		*is_new = true;
+		r->wstats.blobs_added++;
+		r->wstats.bytes_added += len;
+	}
+	return e;
+}
+
 bool repo_blob_known(struct repo *r, const uint8_t id[BLOB_ID_LEN])
 {
 	pthread_mutex_lock(&r->mu);
@@ -332,14 +351,8 @@ static void repo_seal_async(struct repo *r, struct seal_job *job, struct seal_bu
 	pthread_mutex_lock(&r->mu);
 	if (e == 0)
 		e = r->write_error;
-	if (e == 0 && !repo_blob_known_locked(r, id)) {
-		e = idset_add(r->pending, id, 0, NULL);
-		if (e == 0) {
-			is_new = true;
-			r->wstats.blobs_added++;
-			r->wstats.bytes_added += job->len;
-		}
-	}
+	if (e == 0)
+		e = repo_blob_claim(r, id, job->len, &is_new);
 	if (e == 0)
 		memcpy(job->id_out, id, sizeof id);
 	else
@@ -497,17 +510,11 @@ static int repo_blob_save_base(struct repo *r, enum blob_type t, const void *dat
 	bool is_new = false, queue = false, seal_here = false;
 	if (r->write_error != 0) {
 		e = r->write_error;
-	} else if (!repo_blob_known_locked(r, bid)) {
-		is_new = true;
-		e = idset_add(r->pending, bid, 0, NULL);
-		if (e == 0) {
-			r->wstats.blobs_added++;
-			r->wstats.bytes_added += len;
-			r->busy++;
-			queue = r->n_workers > 0;
-			seal_here = !queue && base_id != NULL;
-		}
-		if (e == 0 && !queue && !seal_here) {
+	} else if ((e = repo_blob_claim(r, bid, len, &is_new)) == 0 && is_new) {
+		r->busy++;
+		queue = r->n_workers > 0;
+		seal_here = !queue && base_id != NULL;
+		if (!queue && !seal_here) {
 			struct blob_entry be = { .type = (uint8_t)t };
 			memcpy(be.id, bid, sizeof bid);
 			buf_reset(&r->sealbuf);
