@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -41,7 +42,9 @@
 
 struct suite {
 	uint32_t id;
-	const char *name;
+	const char *name;     /* as stored in docs and printed */
+	const char *alias;    /* as typed on the command line */
+	const char *md;       /* OpenSSL name of Hash, also HKDF's digest */
 	int (*mac)(const uint8_t key[CRYPTO_KEY_LEN], const void *data,
 		   size_t len, uint8_t out[CRYPTO_HASH_LEN]);
 	/* nonce is chosen by suite_seal; the ops only see it. */
@@ -75,46 +78,47 @@ static int ossl_fail(const char *what)
 	return -EIO;
 }
 
-struct sha256_ctx {
+struct hash_ctx {
 	EVP_MD_CTX *md;
-	bool done; /* sha256_final was called */
+	bool done; /* hash_final was called */
 };
 
-struct sha256_ctx *sha256_new(void)
+/* An incremental hash with the OpenSSL digest called md_name. */
+static struct hash_ctx *md_ctx_new(const char *md_name)
 {
-	struct sha256_ctx *c = OPENSSL_zalloc(sizeof *c);
-	EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	struct hash_ctx *c = OPENSSL_zalloc(sizeof *c);
+	EVP_MD *md = EVP_MD_fetch(NULL, md_name, NULL);
 	if (c == NULL || md == NULL || (c->md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(c->md, md, NULL) != 1) {
-		(void)ossl_fail("SHA-256 init");
-		sha256_free(c);
+		(void)ossl_fail("hash init");
+		hash_free(c);
 		c = NULL;
 	}
 	EVP_MD_free(md);
 	return c;
 }
 
-int sha256_update(struct sha256_ctx *c, const void *data, size_t len)
+int hash_update(struct hash_ctx *c, const void *data, size_t len)
 {
 	if (c->done)
 		return -EINVAL;
 	if (len && EVP_DigestUpdate(c->md, data, len) != 1)
-		return ossl_fail("SHA-256 update");
+		return ossl_fail("hash update");
 	return 0;
 }
 
-int sha256_final(struct sha256_ctx *c, uint8_t out[CRYPTO_HASH_LEN])
+int hash_final(struct hash_ctx *c, uint8_t out[CRYPTO_HASH_LEN])
 {
 	unsigned int n = 0;
 	if (c->done)
 		return -EINVAL;
 	c->done = true;
 	if (EVP_DigestFinal_ex(c->md, out, &n) != 1 || n != CRYPTO_HASH_LEN)
-		return ossl_fail("SHA-256 final");
+		return ossl_fail("hash final");
 	return 0;
 }
 
-void sha256_free(struct sha256_ctx *c)
+void hash_free(struct hash_ctx *c)
 {
 	if (c == NULL)
 		return;
@@ -122,16 +126,28 @@ void sha256_free(struct sha256_ctx *c)
 	OPENSSL_free(c);
 }
 
-int crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_HASH_LEN])
+/* One-shot hash with the OpenSSL digest called md_name. */
+static int md_oneshot(const char *md_name, const void *data, size_t len,
+		      uint8_t out[CRYPTO_HASH_LEN])
 {
 	int e = 0;
 	unsigned int n = 0;
-	EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	EVP_MD *md = EVP_MD_fetch(NULL, md_name, NULL);
 	if (md == NULL || EVP_Digest(data, len, out, &n, md, NULL) != 1 ||
 	    n != CRYPTO_HASH_LEN)
-		e = ossl_fail("SHA-256");
+		e = ossl_fail(md_name);
 	EVP_MD_free(md);
 	return e;
+}
+
+struct hash_ctx *sha256_new(void)
+{
+	return md_ctx_new("SHA256");
+}
+
+int crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_HASH_LEN])
+{
+	return md_oneshot("SHA256", data, len, out);
 }
 
 int crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data,
@@ -156,12 +172,14 @@ int crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data,
 	return e;
 }
 
-int crypto_hkdf(const void *ikm, size_t ikm_len, const char *info,
-		void *out, size_t out_len)
+/* HKDF (RFC 5869) over the OpenSSL digest md_name, salt absent. */
+static int md_hkdf(const char *md_name, const void *ikm, size_t ikm_len,
+		   const char *info, void *out, size_t out_len)
 {
 	int e = 0;
 	OSSL_PARAM params[4], *p = params;
-	char digest[] = "SHA256";
+	char digest[16];
+	snprintf(digest, sizeof digest, "%s", md_name);
 	size_t info_len = info != NULL ? strlen(info) : 0;
 
 	if (out_len == 0 || out_len > 255 * CRYPTO_HASH_LEN)
@@ -185,6 +203,12 @@ int crypto_hkdf(const void *ikm, size_t ikm_len, const char *info,
 	EVP_KDF_CTX_free(ctx);
 	EVP_KDF_free(kdf);
 	return e;
+}
+
+int crypto_hkdf(const void *ikm, size_t ikm_len, const char *info,
+		void *out, size_t out_len)
+{
+	return md_hkdf("SHA256", ikm, ikm_len, info, out, out_len);
 }
 
 int crypto_scrypt(const void *pass, size_t pass_len, const uint8_t *salt,
@@ -334,6 +358,8 @@ static int intl_open(const uint8_t key[CRYPTO_KEY_LEN],
 static const struct suite suite_intl = {
 	.id = SUITE_INTERNATIONAL,
 	.name = "aes256gcm-hmacsha256",
+	.alias = "international",
+	.md = "SHA256",
 	.mac = intl_mac,
 	.seal = intl_seal,
 	.open = intl_open,
@@ -351,6 +377,37 @@ const struct suite *suite_by_id(uint32_t id)
 		if (suites[i]->id == id)
 			return suites[i];
 	return NULL;
+}
+
+const struct suite *suite_by_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
+		if (strcmp(suites[i]->alias, name) == 0 ||
+		    strcmp(suites[i]->name, name) == 0)
+			return suites[i];
+	return NULL;
+}
+
+const char *suite_alias(const struct suite *s)
+{
+	return s->alias;
+}
+
+int suite_hash(const struct suite *s, const void *data, size_t len,
+	       uint8_t out[CRYPTO_HASH_LEN])
+{
+	return md_oneshot(s->md, data, len, out);
+}
+
+struct hash_ctx *suite_hash_new(const struct suite *s)
+{
+	return md_ctx_new(s->md);
+}
+
+int suite_kdf(const struct suite *s, const void *ikm, size_t ikm_len,
+	      const char *info, void *out, size_t out_len)
+{
+	return md_hkdf(s->md, ikm, ikm_len, info, out, out_len);
 }
 
 uint32_t suite_id(const struct suite *s)

@@ -30,8 +30,25 @@ struct suite;
 
 /* The suite with this ID, or NULL if unknown or not built in. */
 const struct suite *suite_by_id(uint32_t id);
+/* The suite called name ("international", "national" or its full name). */
+const struct suite *suite_by_name(const char *name);
 uint32_t suite_id(const struct suite *s);
-const char *suite_name(const struct suite *s);
+const char *suite_name(const struct suite *s);  /* e.g. "aes256gcm-hmacsha256" */
+const char *suite_alias(const struct suite *s); /* e.g. "international" */
+
+/*
+ * The suite's hash (SHA-256 or SM3, CRYPTO_HASH_LEN bytes): names of
+ * stored objects and every other hash a repository of this suite holds.
+ */
+int suite_hash(const struct suite *s, const void *data, size_t len,
+	       uint8_t out[CRYPTO_HASH_LEN]);
+struct hash_ctx *suite_hash_new(const struct suite *s);
+/*
+ * HKDF (RFC 5869) over the suite's hash with empty salt: subkeys of a
+ * suite's keys are derived with its own hash, never another suite's.
+ */
+int suite_kdf(const struct suite *s, const void *ikm, size_t ikm_len,
+	      const char *info, void *out, size_t out_len);
 
 /* out = MAC_key(data), CRYPTO_HASH_LEN bytes. Used for blob IDs. */
 int suite_mac(const struct suite *s, const uint8_t key[CRYPTO_KEY_LEN],
@@ -60,13 +77,16 @@ int crypto_random(void *out, size_t len);
 /* One-shot SHA-256. */
 int crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_HASH_LEN]);
 
-/* Incremental SHA-256 (used to name packs as they are written or read). */
-struct sha256_ctx;
-struct sha256_ctx *sha256_new(void);
-int sha256_update(struct sha256_ctx *c, const void *data, size_t len);
-/* Writes the digest; the context may not be updated afterwards. */
-int sha256_final(struct sha256_ctx *c, uint8_t out[CRYPTO_HASH_LEN]);
-void sha256_free(struct sha256_ctx *c); /* accepts NULL */
+/*
+ * Incremental hashing (used to name packs as they are written or read):
+ * create with suite_hash_new or sha256_new, feed with hash_update, finish
+ * with hash_final (the context may not be updated afterwards).
+ */
+struct hash_ctx;
+struct hash_ctx *sha256_new(void);
+int hash_update(struct hash_ctx *c, const void *data, size_t len);
+int hash_final(struct hash_ctx *c, uint8_t out[CRYPTO_HASH_LEN]);
+void hash_free(struct hash_ctx *c); /* accepts NULL */
 
 /* HMAC-SHA-256 independent of suite (key derivation, gear tables). */
 int crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data,
