@@ -19,6 +19,13 @@ int backup_snapshot_prepare(struct snapshot *s, const struct backup_opts *o,
 int backup_commit(struct repo *r, struct snapshot *s, const struct snapshot_stats *walked,
 		  const struct repo_write_stats *before, uint64_t t0,
 		  struct backup_result *res);
+/*
+ * openat with O_NOATIME, retried without it when the kernel refuses
+ * (EPERM: O_NOATIME needs ownership or CAP_FOWNER). Used for files and
+ * directories alike: a backup must not change the access times it records,
+ * or the next backup would see every directory it listed as changed.
+ */
+int backup_openat(int dirfd, const char *name, int flags);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t backup_now_ns(void);
 

@@ -12,6 +12,7 @@
  *   WILLNEED it, so about n reads are in flight.
  */
 #include "backup/prefetch.h"
+#include "backup/backup_int.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -81,10 +82,7 @@ static bool job_unchanged(const struct prefetch_job *j, uint64_t size, uint64_t 
 
 static void prefetch_one(const struct prefetch_job *j)
 {
-	int fd = openat(j->dir->fd, j->name,
-			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOATIME);
-	if (fd < 0)
-		fd = openat(j->dir->fd, j->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fd = backup_openat(j->dir->fd, j->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return; /* the walk will report it */
 	struct stat st;

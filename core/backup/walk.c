@@ -197,6 +197,14 @@ static int read_region(struct walk *w, int fd, uint64_t from, uint64_t to,
 	return 0;
 }
 
+int backup_openat(int dirfd, const char *name, int flags)
+{
+	int fd = openat(dirfd, name, flags | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dirfd, name, flags);
+	return fd;
+}
+
 /*
  * Reads a regular file's content: only its data regions (SEEK_DATA /
  * SEEK_HOLE), so holes stay holes. Bounded by the size seen at stat time,
@@ -208,9 +216,7 @@ static int read_region(struct walk *w, int fd, uint64_t from, uint64_t to,
 static int walk_file_content(struct walk *w, int dirfd, const char *name,
 			     const struct stat *st0, const struct node *old, struct node *n)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME | O_NONBLOCK);
-	if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
-		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int fd = backup_openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		/* Vanished, or unreadable: either way the entry is left out, so
 		 * a restore never creates a file that looks whole but is not. */
@@ -314,7 +320,7 @@ static int walk_node(struct walk *w, int dirfd, const char *name, const struct n
 			return 1;
 		}
 		w->st.dirs++;
-		int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int dfd = backup_openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (dfd < 0) {
 			int err = -errno;
 			if (err == -ENOENT) {
@@ -525,8 +531,8 @@ static int walk_vdir(struct walk *w, int fd, const struct vdir *v, const uint8_t
 			e = fsmeta_read(fd, k->name, &n, &st);
 			if (e == 0 && n.type != NODE_DIR)
 				e = -ENOTDIR;
-			int kfd = e == 0 ? openat(fd, k->name, O_RDONLY | O_DIRECTORY |
-							      O_NOFOLLOW | O_CLOEXEC) : -1;
+			int kfd = e == 0 ? backup_openat(fd, k->name, O_RDONLY | O_DIRECTORY |
+								     O_NOFOLLOW | O_CLOEXEC) : -1;
 			if (e == 0 && kfd < 0)
 				e = -errno;
 			if (e == 0) {

@@ -3,8 +3,9 @@
 # absolute names and can list a subtree; SNAP is accepted as 'latest', a
 # full ID and a unique prefix, while an ambiguous prefix and an unknown ID
 # fail with exit 1 and a clear message; restore --include restores only the
-# subtree named; a repeated backup names its parent and reads nothing; a
-# backup of two paths keeps both; the passphrase is never an argument, comes
+# subtree named; a repeated backup names its parent, reads nothing and
+# stores nothing; a backup leaves access times as they were; a backup of
+# two paths keeps both; the passphrase is never an argument, comes
 # from --passphrase-file or COFFER_PASSPHRASE_FILE, and its absence without
 # a terminal is a clear error; an unreadable source file gives exit 3 with
 # the file named and everything else saved; usage errors exit 2.
@@ -44,6 +45,16 @@ run_rc init2 coffer init --repo "$R" --kdf-cost 10
 coffer snapshots --repo "$R" >/dev/null || fail "repository unusable after a second init"
 
 # --- backup, then again with nothing changed ----------------------------------------------
+# Access times are set in the past so that listing or reading would update
+# them (relatime): a backup must leave them as they were.
+touch -a -d @1000000000 "$S/sub" "$S/sub/a.txt"
+# The outputs exist before the first backup, so $T does not change between
+# the two backups; / and /tmp may (other processes), each one tree blob.
+touch "$T/b1.json" "$T/b2.json"
+# readlink has no O_NOATIME: the first read of a link whose atime is not
+# newer than its mtime updates it (relatime), once. Links older than their
+# first backup are like this one:
+touch -h -a -d '+1 hour' "$S/sub/link"
 coffer backup --repo "$R" --json "$S" >"$T/b1.json" || fail "first backup failed"
 ID1=$(grep -o '"snapshot":"[0-9a-f]*"' "$T/b1.json" | cut -d'"' -f4)
 [ "${#ID1}" -eq 64 ] || fail "backup --json gave no 64-hex snapshot ID: $(cat "$T/b1.json")"
@@ -59,6 +70,11 @@ grep -q "\"parent\":\"$ID1\"" "$T/b2.json" ||
 	soft_fail "unchanged re-backup read $(json_num bytes_read <"$T/b2.json") bytes, want 0"
 [ "$(json_num files <"$T/b2.json")" = "$(json_num files <"$T/b1.json")" ] ||
 	soft_fail "re-backup counts a different number of files"
+[ "$(json_num blobs_added <"$T/b2.json")" -le 2 ] ||
+	soft_fail "unchanged re-backup stored $(json_num blobs_added <"$T/b2.json") new blobs, want none below /tmp"
+for p in "$S/sub" "$S/sub/a.txt"; do
+	[ "$(stat -c %X "$p")" = 1000000000 ] || soft_fail "backup changed the access time of $p"
+done
 
 # --- snapshots ------------------------------------------------------------------------
 coffer snapshots --repo "$R" >"$T/snaps.txt" || fail "snapshots failed"
