@@ -5,6 +5,8 @@ pkg_check_modules(OPENSSL REQUIRED IMPORTED_TARGET libcrypto>=3.0)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing)
 pkg_check_modules(ARCHIVE REQUIRED IMPORTED_TARGET libarchive)
+pkg_check_modules(KEYUTILS REQUIRED IMPORTED_TARGET libkeyutils)
+pkg_check_modules(SQLITE REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(CMOCKA IMPORTED_TARGET cmocka)
 # Debian's librsync-dev ships no pkg-config file.
 find_path(LIBRSYNC_INCLUDE_DIR librsync.h REQUIRED)
