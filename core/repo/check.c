@@ -241,10 +241,10 @@ static int check_pack_data(struct check *c, size_t p, const char *name, bool *da
 		goto out;
 	}
 	c->res.packs_read++;
-	if ((e = crypto_sha256(file.data, file.len, sum)) != 0)
+	if ((e = suite_hash(s, file.data, file.len, sum)) != 0)
 		goto out;
 	if (memcmp(sum, ip->pack_id, 32) != 0) {
-		log_errorx("pack %s: content does not match its name (SHA-256)", name);
+		log_errorx("pack %s: content does not match its name (its hash)", name);
 		c->res.errors++;
 		*damaged = true;
 	}
@@ -264,13 +264,16 @@ static int check_pack_data(struct check *c, size_t p, const char *name, bool *da
 		*damaged = true;
 	}
 	e = 0;
+	const uint8_t *data_key = repo_data_key_gen(c->r, ip->key_gen, ip->pack_id);
 	for (size_t i = 0; i < ip->n; i++) {
 		const struct blob_entry *be = &ip->blobs[i];
 		int be_e;
 		if ((uint64_t)be->offset + be->stored_len > file.len)
 			be_e = -ERANGE;
+		else if (data_key == NULL)
+			be_e = -ENOKEY;
 		else
-			be_e = blob_open(s, repo_data_key(c->r), repo_id_key(c->r), be,
+			be_e = blob_open(s, data_key, repo_id_key(c->r), be,
 					 file.data + be->offset, be->stored_len, &plain);
 		if (be_e == -ENOMEM) {
 			e = be_e;

@@ -40,7 +40,8 @@ static uint64_t top_bits(unsigned k)
 	return ~(uint64_t)0 << (64 - k);
 }
 
-int chunker_params_init(struct chunker_params *p, const uint8_t gear_key[32],
+int chunker_params_init(struct chunker_params *p, const struct suite *s,
+			const uint8_t gear_key[32],
 			uint32_t min_size, uint32_t avg_size, uint32_t max_size)
 {
 	uint8_t table[256 * 8];
@@ -59,7 +60,8 @@ int chunker_params_init(struct chunker_params *p, const uint8_t gear_key[32],
 	while ((1u << bits) < avg_size)
 		bits++;
 
-	int e = crypto_hkdf(gear_key, 32, GEAR_INFO, table, sizeof table);
+	/* The suite's own KDF: a national repository derives nothing with SHA-256. */
+	int e = suite_kdf(s, gear_key, 32, GEAR_INFO, table, sizeof table);
 	if (e != 0)
 		goto out;
 	p->min_size = min_size;

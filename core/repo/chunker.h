@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crypto/crypto.h"
+
 #define CHUNKER_MIN_LIMIT 64u              /* smallest allowed min size */
 #define CHUNKER_MAX_LIMIT (64u << 20)      /* largest allowed max size */
 
@@ -28,11 +30,13 @@ struct chunker_params {
 };
 
 /*
- * Fills p from a 32-byte gear key and the sizes. Requires
+ * Fills p from a 32-byte gear key (the table is derived with suite s's
+ * KDF) and the sizes. Requires
  * CHUNKER_MIN_LIMIT <= min < avg < max <= CHUNKER_MAX_LIMIT and avg a power
  * of two. Returns 0 or -EINVAL.
  */
-int chunker_params_init(struct chunker_params *p, const uint8_t gear_key[32],
+int chunker_params_init(struct chunker_params *p, const struct suite *s,
+			const uint8_t gear_key[32],
 			uint32_t min_size, uint32_t avg_size, uint32_t max_size);
 
 /*

@@ -148,7 +148,7 @@ int pack_writer_finish(struct pack_writer *w, const struct suite *s,
 	e = buf_put(&w->data, trailer, sizeof trailer);
 	if (e != 0)
 		goto out;
-	e = crypto_sha256(w->data.data, w->data.len, id);
+	e = suite_hash(s, w->data.data, w->data.len, id);
 	if (e != 0)
 		goto out;
 

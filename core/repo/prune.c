@@ -49,6 +49,7 @@ struct prune {
 	size_t n_delete, n_rewrite;
 	uint64_t n_missing;     /* used blobs no index lists */
 	struct pack_writer *w[2];      /* new packs: [0] data, [1] trees */
+	uint32_t w_gen[2];             /* content generation of each one's blobs */
 	struct index_pack *fresh;      /* packs written by this prune */
 	size_t n_fresh;
 	struct buf sealed;
@@ -197,7 +198,7 @@ static int prune_pack_finish(struct prune *p, int t)
 	size_t len;
 	if (pack_writer_count(p->w[t]) == 0)
 		return 0;
-	return repo_pack_commit(p->r, p->w[t], &p->fresh, &p->n_fresh, &len);
+	return repo_pack_commit(p->r, p->w[t], p->w_gen[t], &p->fresh, &p->n_fresh, &len);
 }
 
 /* Copies the blobs pack i provides into the new packs. */
@@ -221,6 +222,15 @@ static int prune_copy_pack(struct prune *p, size_t i)
 			return e;
 		}
 		int t = be.type == BLOB_TREE ? 1 : 0;
+		/*
+		 * Sealed bytes are copied, not re-sealed, so a new pack holds
+		 * blobs of one content generation only: the one its header
+		 * records.
+		 */
+		if (pack_writer_count(p->w[t]) > 0 && p->w_gen[t] != ip->key_gen &&
+		    (e = prune_pack_finish(p, t)) != 0)
+			return e;
+		p->w_gen[t] = ip->key_gen;
 		if ((e = pack_writer_add(p->w[t], &be, p->sealed.data, be.stored_len)) != 0)
 			return e;
 		if ((e = idset_add(p->claimed, be.id, CLAIM_COPIED, NULL)) != 0)

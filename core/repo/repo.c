@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "crypto/keyset.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -45,24 +46,29 @@ void repo_init_opts_default(struct repo_init_opts *o)
 	o->scrypt_p = 1;
 }
 
-static int repo_derive_keys(struct repo_keys *k)
+/*
+ * Fills k from the key set: the fixed subkeys from its master with the
+ * suite's KDF, the data key from its newest content generation.
+ */
+static int repo_derive_keys(const struct suite *s, const struct keyset *ks,
+			    struct repo_keys *k)
 {
 	static const struct {
 		const char *info;
 		size_t off;
 	} subkeys[] = {
-		{ "coffer/v1 data", offsetof(struct repo_keys, data) },
 		{ "coffer/v1 meta", offsetof(struct repo_keys, meta) },
 		{ "coffer/v1 id", offsetof(struct repo_keys, id) },
 		{ "coffer/v1 gear", offsetof(struct repo_keys, gear) },
 		{ "coffer/v1 config", offsetof(struct repo_keys, config) },
 	};
 	for (size_t i = 0; i < sizeof subkeys / sizeof subkeys[0]; i++) {
-		int e = crypto_hkdf(k->master, sizeof k->master, subkeys[i].info,
-				    (uint8_t *)k + subkeys[i].off, CRYPTO_KEY_LEN);
+		int e = suite_kdf(s, ks->master, sizeof ks->master, subkeys[i].info,
+				  (uint8_t *)k + subkeys[i].off, CRYPTO_KEY_LEN);
 		if (e != 0)
 			return e;
 	}
+	memcpy(k->data, ks->content[ks->n_gens - 1], CRYPTO_KEY_LEN);
 	return 0;
 }
 
@@ -190,17 +196,16 @@ static int chunk_sizes_valid(uint32_t min, uint32_t avg, uint32_t max)
 	static const uint8_t zero[32];
 	if (p == NULL)
 		return -ENOMEM;
-	int e = chunker_params_init(p, zero, min, avg, max);
+	int e = chunker_params_init(p, suite_by_id(SUITE_INTERNATIONAL), zero, min, avg, max);
 	free(p);
 	return e;
 }
 
-int repo_init(const char *dir, const char *pass, size_t pass_len,
-	      const struct repo_init_opts *o)
+/* Checks what every new repository needs; says why it refuses. */
+static int repo_init_check(const struct suite *s, uint32_t suite, const struct repo_init_opts *o)
 {
-	const struct suite *s = suite_by_id(o->suite);
 	if (s == NULL) {
-		log_errorx("cryptographic suite %u is not available", o->suite);
+		log_errorx("cryptographic suite %u is not available", suite);
 		return -ENOTSUP;
 	}
 	if (chunk_sizes_valid(o->chunk_min, o->chunk_avg, o->chunk_max) != 0) {
@@ -208,22 +213,30 @@ int repo_init(const char *dir, const char *pass, size_t pass_len,
 			   o->chunk_max);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/*
+ * Writes a new repository's objects: the key file (kf, or none in
+ * appliance mode) and then the config, MAC'd under the key set's config
+ * subkey. The config goes last: a directory with a config is a usable
+ * repository.
+ */
+static int repo_create(const char *dir, const struct suite *s, const struct keyset *ks,
+		       const struct repo_init_opts *o, const uint8_t *kf, size_t kf_len)
+{
 	struct repo_keys *k = secmem_alloc(sizeof *k);
 	if (k == NULL)
 		return -ENOMEM;
 	struct store *st = NULL;
-	struct repo_config c = { .version = REPO_FORMAT_VERSION, .suite = o->suite,
+	struct repo_config c = { .version = REPO_FORMAT_VERSION, .suite = suite_id(s),
 				 .chunk_min = o->chunk_min, .chunk_avg = o->chunk_avg,
 				 .chunk_max = o->chunk_max };
-	uint8_t cfg[CONFIG_LEN], kf[KEYFILE_LEN], kid[32];
+	uint8_t cfg[CONFIG_LEN], kid[CRYPTO_HASH_LEN];
 	char name[65];
-	int e = crypto_random(k->master, sizeof k->master);
+	int e = crypto_random(c.repo_id, sizeof c.repo_id);
 	if (e == 0)
-		e = crypto_random(c.repo_id, sizeof c.repo_id);
-	if (e == 0)
-		e = repo_derive_keys(k);
-	if (e == 0)
-		e = keyfile_build(s, o, pass, pass_len, k->master, kf);
+		e = repo_derive_keys(s, ks, k);
 	if (e != 0)
 		goto out;
 	config_encode_body(&c, cfg);
@@ -234,17 +247,54 @@ int repo_init(const char *dir, const char *pass, size_t pass_len,
 			   e == -EEXIST ? "directory exists and is not empty" : coffer_strerror(e));
 		goto out;
 	}
-	/* Key first, config last: a directory with a config is a usable repository. */
-	if ((e = crypto_sha256(kf, sizeof kf, kid)) != 0)
-		goto out;
-	repo_hex_name(kid, name);
-	if ((e = store_put(st, STORE_KEY, name, kf, sizeof kf)) != 0)
-		goto out;
+	if (kf != NULL) {
+		if ((e = suite_hash(s, kf, kf_len, kid)) != 0)
+			goto out;
+		repo_hex_name(kid, name);
+		if ((e = store_put(st, STORE_KEY, name, kf, kf_len)) != 0)
+			goto out;
+	}
 	e = store_put(st, STORE_CONFIG, "config", cfg, sizeof cfg);
 out:
 	store_close(st);
 	secmem_free(k, sizeof *k);
 	return e;
+}
+
+int repo_init(const char *dir, const char *pass, size_t pass_len,
+	      const struct repo_init_opts *o)
+{
+	const struct suite *s = suite_by_id(o->suite);
+	int e = repo_init_check(s, o->suite, o);
+	if (e != 0)
+		return e;
+	struct keyset *ks = keyset_new();
+	uint8_t *master = secmem_alloc(CRYPTO_KEY_LEN);
+	uint8_t kf[KEYFILE_LEN];
+	if (ks == NULL || master == NULL)
+		e = -ENOMEM;
+	if (e == 0)
+		e = crypto_random(master, CRYPTO_KEY_LEN);
+	if (e == 0)
+		e = keyset_from_master(ks, o->suite, master);
+	if (e == 0)
+		e = keyfile_build(s, o, pass, pass_len, master, kf);
+	if (e == 0)
+		e = repo_create(dir, s, ks, o, kf, sizeof kf);
+	secmem_free(master, CRYPTO_KEY_LEN);
+	keyset_free(ks);
+	return e;
+}
+
+int repo_init_keyed(const char *dir, const struct keyset *ks, const struct repo_init_opts *o)
+{
+	const struct suite *s = suite_by_id(ks->suite);
+	int e = repo_init_check(s, ks->suite, o);
+	if (e != 0)
+		return e;
+	if (ks->n_gens < 1 || ks->n_gens > KEYSET_MAX_GENS)
+		return -EINVAL;
+	return repo_create(dir, s, ks, o, NULL, 0);
 }
 
 int repo_probe(const char *dir)
@@ -273,6 +323,7 @@ int repo_probe(const char *dir)
 
 struct keyfile_try {
 	struct repo *r;
+	uint8_t *master;            /* secmem: receives the master secret */
 	const char *pass;
 	size_t pass_len;
 	int result; /* 0 once a key file opened */
@@ -287,7 +338,7 @@ static int repo_try_keyfile(const char *name, uint64_t size, void *arg)
 	int e = store_get(t->r->store, STORE_KEY, name, &b);
 	if (e == 0)
 		e = keyfile_open(t->r->suite, b.data, b.len, t->pass, t->pass_len,
-				 t->r->keys->master);
+				 t->master);
 	buf_fini(&b);
 	if (e == 0) {
 		t->result = 0;
@@ -298,10 +349,13 @@ static int repo_try_keyfile(const char *name, uint64_t size, void *arg)
 	return 0;
 }
 
-int repo_open(const char *dir, const char *pass, size_t pass_len, struct repo **out)
+/*
+ * First half of opening: the store and the config, checked for version and
+ * suite, into a new r (its raw bytes in cfg). No key is needed yet.
+ */
+static int repo_open_config(const char *dir, struct repo **out, struct buf *cfg)
 {
 	struct repo *r = calloc(1, sizeof *r);
-	struct buf b = { 0 };
 	if (r == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&r->mu, NULL);
@@ -311,6 +365,7 @@ int repo_open(const char *dir, const char *pass, size_t pass_len, struct repo **
 	pthread_cond_init(&r->ticket_cv, NULL);
 	r->pack_size = 16u << 20;
 	r->zstd_level = 3;
+	*out = r; /* repo_close frees it on failure */
 	int e = store_local_open(dir, 0, &r->store);
 	struct stat st;
 	if (e == 0 && stat(dir, &st) == 0) {
@@ -322,46 +377,53 @@ int repo_open(const char *dir, const char *pass, size_t pass_len, struct repo **
 			log_errorx("no repository at %s", dir);
 		else
 			log_errorx("cannot open repository at %s: %s", dir, coffer_strerror(e));
-		goto fail;
+		return e;
 	}
-	if ((e = store_get(r->store, STORE_CONFIG, "config", &b)) != 0) {
+	if ((e = store_get(r->store, STORE_CONFIG, "config", cfg)) != 0) {
 		log_errorx("cannot read repository config: %s", coffer_strerror(e));
-		goto fail;
+		return e;
 	}
-	if ((e = repo_config_decode(b.data, b.len, &r->cfg)) != 0)
-		goto fail;
+	if ((e = repo_config_decode(cfg->data, cfg->len, &r->cfg)) != 0)
+		return e;
 	if ((r->suite = suite_by_id(r->cfg.suite)) == NULL) {
 		log_errorx("repository uses cryptographic suite %u, which this program "
 			   "does not support", r->cfg.suite);
-		e = -ENOTSUP;
-		goto fail;
+		return -ENOTSUP;
 	}
-	if ((r->keys = secmem_alloc(sizeof *r->keys)) == NULL) {
-		e = -ENOMEM;
-		goto fail;
-	}
-	struct keyfile_try t = { r, pass, pass_len, -EACCES, 0 };
-	if ((e = store_list(r->store, STORE_KEY, repo_try_keyfile, &t)) < 0)
-		goto fail;
-	if ((e = t.result) != 0) {
-		log_errorx(t.n ? "wrong passphrase: it opens none of the repository's %d key file(s)"
-			       : "repository has no key files (%d)", t.n);
-		goto fail;
-	}
-	if ((e = repo_derive_keys(r->keys)) != 0)
-		goto fail;
+	if ((r->keys = secmem_alloc(sizeof *r->keys)) == NULL ||
+	    (r->ks = keyset_new()) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+/*
+ * Second half, once r->ks holds the key set: derives the subkeys and
+ * authenticates the config with them. keyed tells how a mismatch is
+ * reported: with a key set from the keystore it means the keys belong to
+ * another repository (-EACCES); with a key file that opened, the config
+ * was altered (-EBADMSG).
+ */
+static int repo_open_finish(struct repo *r, const struct buf *cfg, bool keyed)
+{
 	uint8_t mac[CRYPTO_HASH_LEN];
-	if ((e = suite_mac(r->suite, r->keys->config, b.data, CONFIG_BODY_LEN, mac)) != 0)
-		goto fail;
-	if (crypto_memcmp(mac, b.data + CONFIG_BODY_LEN, sizeof mac) != 0) {
+	int e = repo_derive_keys(r->suite, r->ks, r->keys);
+	if (e == 0)
+		e = suite_mac(r->suite, r->keys->config, cfg->data, CONFIG_BODY_LEN, mac);
+	if (e != 0)
+		return e;
+	if (crypto_memcmp(mac, cfg->data + CONFIG_BODY_LEN, sizeof mac) != 0) {
+		if (keyed) {
+			log_errorx("these keys do not belong to this repository");
+			return -EACCES;
+		}
 		log_errorx("repository config fails authentication: it was altered");
-		e = -EBADMSG;
-		goto fail;
+		return -EBADMSG;
 	}
-	if ((e = chunker_params_init(&r->chunker, r->keys->gear, r->cfg.chunk_min,
+	r->write_gen = r->ks->n_gens - 1;
+	if ((e = chunker_params_init(&r->chunker, r->suite, r->keys->gear, r->cfg.chunk_min,
 				     r->cfg.chunk_avg, r->cfg.chunk_max)) != 0) {
 		log_errorx("repository config has invalid chunk sizes");
-		goto fail;
+		return e;
 	}
 	r->index = index_new();
 	r->pending = idset_new();
@@ -370,17 +432,66 @@ int repo_open(const char *dir, const char *pass, size_t pass_len, struct repo **
 		r->packers[i].w = pack_writer_new();
 		allocated = allocated && r->packers[i].w;
 	}
-	if (!allocated) {
-		e = -ENOMEM;
-		goto fail;
+	return allocated ? 0 : -ENOMEM;
+}
+
+int repo_open(const char *dir, const char *pass, size_t pass_len, struct repo **out)
+{
+	struct repo *r = NULL;
+	struct buf b = { 0 };
+	uint8_t *master = secmem_alloc(CRYPTO_KEY_LEN);
+	int e = master != NULL ? repo_open_config(dir, &r, &b) : -ENOMEM;
+	if (e != 0)
+		goto out;
+	struct keyfile_try t = { r, master, pass, pass_len, -EACCES, 0 };
+	if ((e = store_list(r->store, STORE_KEY, repo_try_keyfile, &t)) < 0)
+		goto out;
+	if ((e = t.result) != 0) {
+		if (t.n)
+			log_errorx("wrong passphrase: it opens none of the repository's %d "
+				   "key file(s)", t.n);
+		else
+			log_errorx("repository has no key file: its keys are held by an "
+				   "appliance keystore (open it with --dataset)");
+		goto out;
 	}
+	if ((e = keyset_from_master(r->ks, r->cfg.suite, master)) == 0)
+		e = repo_open_finish(r, &b, false);
+out:
+	secmem_free(master, CRYPTO_KEY_LEN);
 	buf_fini(&b);
+	if (e != 0) {
+		repo_close(r);
+		return e;
+	}
 	*out = r;
 	return 0;
-fail:
+}
+
+int repo_open_keyed(const char *dir, const struct keyset *ks, struct repo **out)
+{
+	struct repo *r = NULL;
+	struct buf b = { 0 };
+	int e = repo_open_config(dir, &r, &b);
+	if (e == 0 && (ks->n_gens < 1 || ks->n_gens > KEYSET_MAX_GENS))
+		e = -EINVAL;
+	if (e == 0 && ks->suite != r->cfg.suite) {
+		log_errorx("these keys are for the %s suite, the repository uses %s",
+			   suite_by_id(ks->suite) ? suite_alias(suite_by_id(ks->suite)) : "an unknown",
+			   suite_alias(r->suite));
+		e = -EACCES;
+	}
+	if (e == 0) {
+		memcpy(r->ks, ks, sizeof *ks);
+		e = repo_open_finish(r, &b, true);
+	}
 	buf_fini(&b);
-	repo_close(r);
-	return e;
+	if (e != 0) {
+		repo_close(r);
+		return e;
+	}
+	*out = r;
+	return 0;
 }
 
 void repo_close(struct repo *r)
@@ -394,6 +505,7 @@ void repo_close(struct repo *r)
 	free(r->index_files);
 	buf_fini(&r->sealbuf);
 	secmem_free(r->keys, sizeof *r->keys);
+	keyset_free(r->ks);
 	store_close(r->store);
 	pthread_cond_destroy(&r->work_cv);
 	pthread_cond_destroy(&r->space_cv);
@@ -411,7 +523,18 @@ bool repo_is_root(const struct repo *r, dev_t dev, ino_t ino)
 const struct suite *repo_suite(const struct repo *r) { return r->suite; }
 const struct chunker_params *repo_chunker(const struct repo *r) { return &r->chunker; }
 const uint8_t *repo_id(const struct repo *r) { return r->cfg.repo_id; }
-const uint8_t *repo_data_key(const struct repo *r) { return r->keys->data; }
+const uint8_t *repo_data_key_gen(const struct repo *r, uint32_t gen, const uint8_t *pack_id)
+{
+	if (gen < r->ks->n_gens)
+		return r->ks->content[gen];
+	if (pack_id != NULL) {
+		char name[65];
+		repo_hex_name(pack_id, name);
+		log_errorx("pack %s is sealed under content key generation %u, which this "
+			   "key set lacks (it has %u)", name, gen, r->ks->n_gens);
+	}
+	return NULL;
+}
 const uint8_t *repo_meta_key(const struct repo *r) { return r->keys->meta; }
 const uint8_t *repo_id_key(const struct repo *r) { return r->keys->id; }
 void repo_set_pack_size(struct repo *r, size_t bytes) { r->pack_size = bytes; }
@@ -467,7 +590,7 @@ int repo_meta_save(struct repo *r, enum store_kind k, const void *pt, size_t len
 	char name[65];
 	int e = repo_meta_seal(r, k, pt, len, &sealed);
 	if (e == 0)
-		e = crypto_sha256(sealed.data, sealed.len, id);
+		e = suite_hash(r->suite, sealed.data, sealed.len, id);
 	if (e == 0) {
 		repo_hex_name(id, name);
 		e = store_put(r->store, k, name, sealed.data, sealed.len);
@@ -485,7 +608,7 @@ int repo_meta_load(struct repo *r, enum store_kind k, const char *name, struct b
 	char hex[65];
 	int e = store_get(r->store, k, name, &raw);
 	if (e == 0)
-		e = crypto_sha256(raw.data, raw.len, sum);
+		e = suite_hash(r->suite, raw.data, raw.len, sum);
 	if (e == 0) {
 		repo_hex_name(sum, hex);
 		if (strcmp(hex, name) != 0)
@@ -511,18 +634,18 @@ static int repo_pack_store(struct repo *r, const uint8_t *file, size_t len,
 	return e;
 }
 
-int repo_pack_seal_store(struct repo *r, struct pack_writer *w, struct index_pack *ip,
-			 size_t *file_len)
+int repo_pack_seal_store(struct repo *r, struct pack_writer *w, uint32_t key_gen,
+			 struct index_pack *ip, size_t *file_len)
 {
 	uint8_t *file = NULL;
 	struct blob_entry *entries = NULL;
 	size_t len = 0, n = 0;
-	int e = pack_writer_finish(w, r->suite, r->keys->meta, 0, &file, &len, ip->pack_id,
+	int e = pack_writer_finish(w, r->suite, r->keys->meta, key_gen, &file, &len, ip->pack_id,
 				   &entries, &n);
 	if (e == 0)
 		e = repo_pack_store(r, file, len, ip->pack_id);
 	if (e == 0) {
-		ip->key_gen = 0;
+		ip->key_gen = key_gen;
 		ip->n = n;
 		ip->blobs = entries;
 		entries = NULL;
@@ -533,11 +656,11 @@ int repo_pack_seal_store(struct repo *r, struct pack_writer *w, struct index_pac
 	return e;
 }
 
-int repo_pack_commit(struct repo *r, struct pack_writer *w, struct index_pack **list,
-		     size_t *n_list, size_t *file_len)
+int repo_pack_commit(struct repo *r, struct pack_writer *w, uint32_t key_gen,
+		     struct index_pack **list, size_t *n_list, size_t *file_len)
 {
 	struct index_pack ip = { 0 };
-	int e = repo_pack_seal_store(r, w, &ip, file_len);
+	int e = repo_pack_seal_store(r, w, key_gen, &ip, file_len);
 	struct index_pack *nl = e == 0 ? realloc(*list, (*n_list + 1) * sizeof *nl) : NULL;
 	if (e == 0 && nl == NULL)
 		e = -ENOMEM;

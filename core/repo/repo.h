@@ -46,6 +46,21 @@ int repo_init(const char *dir, const char *pass, size_t pass_len,
 	      const struct repo_init_opts *o);
 
 struct repo;
+struct keyset;
+
+/*
+ * Appliance mode: creates a repository with no key file, its keys being
+ * ks (a dataset's key set, held by the keystore). ks->suite overrides
+ * o->suite.
+ */
+int repo_init_keyed(const char *dir, const struct keyset *ks,
+		    const struct repo_init_opts *o);
+/*
+ * Opens a repository with a key set instead of a passphrase. -EACCES if
+ * the config does not authenticate under ks ("these keys do not belong to
+ * this repository"). The repository keeps its own copy of ks.
+ */
+int repo_open_keyed(const char *dir, const struct keyset *ks, struct repo **out);
 
 /*
  * Checks that dir holds a repository this program can read (magic, format
@@ -217,7 +232,12 @@ bool repo_is_root(const struct repo *r, dev_t dev, ino_t ino);
 const struct suite *repo_suite(const struct repo *r);
 const struct chunker_params *repo_chunker(const struct repo *r);
 const uint8_t *repo_id(const struct repo *r);
-const uint8_t *repo_data_key(const struct repo *r);
+/*
+ * The data key of content generation gen (packs record theirs), or NULL,
+ * after saying which pack needs it if pack_id is given, when the key set
+ * lacks it.
+ */
+const uint8_t *repo_data_key_gen(const struct repo *r, uint32_t gen, const uint8_t *pack_id);
 const uint8_t *repo_meta_key(const struct repo *r);
 const uint8_t *repo_id_key(const struct repo *r);
 

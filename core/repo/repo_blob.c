@@ -102,7 +102,7 @@ static int repo_write_pack(struct repo *r, struct repo_packer *p)
 		return 0;
 	struct index_pack ip = { 0 };
 	size_t file_len;
-	int e = repo_pack_seal_store(r, p->w, &ip, &file_len);
+	int e = repo_pack_seal_store(r, p->w, r->write_gen, &ip, &file_len);
 	if (e == 0)
 		e = repo_pack_record(r, &ip, file_len);
 	if (e != 0 && r->write_error == 0)
@@ -186,7 +186,7 @@ static int repo_pack_add(struct repo *r, struct blob_entry *be, const uint8_t *s
 			size_t file_len;
 			p->w = fresh;
 			pthread_mutex_unlock(&r->mu);
-			e = repo_pack_seal_store(r, full, &ip, &file_len);
+			e = repo_pack_seal_store(r, full, r->write_gen, &ip, &file_len);
 			pthread_mutex_lock(&r->mu);
 			if (e == 0)
 				e = repo_pack_record(r, &ip, file_len);
@@ -233,13 +233,19 @@ static bool repo_blob_locate(struct repo *r, const uint8_t id[BLOB_ID_LEN],
 static int repo_blob_read(struct repo *r, const struct blob_loc *loc, const char *name,
 			  struct buf *out)
 {
+	pthread_mutex_lock(&r->mu);
+	uint32_t gen = index_pack_key_gen(r->index, loc->pack_no);
+	const uint8_t *data_key = repo_data_key_gen(r, gen, index_pack_id(r->index, loc->pack_no));
+	pthread_mutex_unlock(&r->mu);
+	if (data_key == NULL)
+		return -ENOKEY;
 	uint8_t *sealed = malloc(loc->e.stored_len ? loc->e.stored_len : 1);
 	if (sealed == NULL)
 		return -ENOMEM;
 	int e = store_get_range(r->store, STORE_PACK, name, loc->e.offset, loc->e.stored_len,
 				sealed);
 	if (e == 0)
-		e = blob_open(r->suite, r->keys->data, r->keys->id, &loc->e, sealed,
+		e = blob_open(r->suite, data_key, r->keys->id, &loc->e, sealed,
 			      loc->e.stored_len, out);
 	free(sealed);
 	return e;

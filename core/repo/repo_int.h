@@ -10,12 +10,15 @@
 
 #include "repo/idset.h"
 #include "repo/pack.h"
+#include "crypto/keyset.h"
 #include "repo/repo.h"
 
-/* Keys derived from the 32-byte master secret with HKDF. */
+/*
+ * Subkeys derived from the key set's master with the suite's KDF. The data
+ * key is the key set's newest content generation, which new packs use.
+ */
 struct repo_keys {
-	uint8_t master[CRYPTO_KEY_LEN];
-	uint8_t data[CRYPTO_KEY_LEN];   /* blobs */
+	uint8_t data[CRYPTO_KEY_LEN];   /* blobs of new packs */
 	uint8_t meta[CRYPTO_KEY_LEN];   /* pack headers, index, snapshots, locks */
 	uint8_t id[CRYPTO_KEY_LEN];     /* blob IDs */
 	uint8_t gear[CRYPTO_KEY_LEN];   /* chunker gear table */
@@ -54,6 +57,8 @@ struct repo {
 	const struct suite *suite;
 	struct repo_config cfg;
 	struct repo_keys *keys;     /* secmem */
+	struct keyset *ks;          /* secmem: master and content generations */
+	uint32_t write_gen;         /* content generation of new packs */
 	struct chunker_params chunker;
 
 	pthread_mutex_t mu;         /* guards everything below */
@@ -117,14 +122,15 @@ int repo_meta_load(struct repo *r, enum store_kind k, const char *name, struct b
  * durably; fills ip (its entries are the caller's) and *file_len. Touches
  * no shared state of r: may run without r->mu.
  */
-int repo_pack_seal_store(struct repo *r, struct pack_writer *w, struct index_pack *ip,
-			 size_t *file_len);
+int repo_pack_seal_store(struct repo *r, struct pack_writer *w, uint32_t key_gen,
+			 struct index_pack *ip, size_t *file_len);
 /*
  * As repo_pack_seal_store, then appends the pack with its entries to (*list, *n_list), which a
  * later index file will list; *file_len is its size. The writer is reset.
  */
-int repo_pack_commit(struct repo *r, struct pack_writer *w, struct index_pack **list,
-		     size_t *n_list, size_t *file_len);
+int repo_pack_commit(struct repo *r, struct pack_writer *w, uint32_t key_gen,
+		     struct index_pack **list, size_t *n_list, size_t *file_len);
+
 
 /*
  * Parsers of the small metadata objects, exposed for their fuzz harness

@@ -52,7 +52,7 @@ static uint8_t *random_data(size_t len, uint64_t seed)
 
 static void params(struct chunker_params *p, const uint8_t *key)
 {
-	assert_int_equal(chunker_params_init(p, key, MIN_SZ, AVG_SZ, MAX_SZ), 0);
+	assert_int_equal(chunker_params_init(p, suite_by_id(SUITE_INTERNATIONAL), key, MIN_SZ, AVG_SZ, MAX_SZ), 0);
 }
 
 /* Chunks data from one buffer; ends[i] is the end offset of chunk i. */
@@ -365,27 +365,27 @@ static void test_params_validation(void **state)
 	memset(&p, 0xa5, sizeof p);
 	memcpy(&before, &p, sizeof p);
 	/* avg not a power of two */
-	assert_int_equal(chunker_params_init(&p, key_a, 2048, 6000, 65536), -EINVAL);
-	assert_int_equal(chunker_params_init(&p, key_a, 2048, 8191, 65536), -EINVAL);
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), key_a, 2048, 6000, 65536), -EINVAL);
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), key_a, 2048, 8191, 65536), -EINVAL);
 	/* min >= avg, avg >= max */
-	assert_int_equal(chunker_params_init(&p, key_a, 8192, 8192, 65536), -EINVAL);
-	assert_int_equal(chunker_params_init(&p, key_a, 9000, 8192, 65536), -EINVAL);
-	assert_int_equal(chunker_params_init(&p, key_a, 2048, 65536, 65536), -EINVAL);
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), key_a, 8192, 8192, 65536), -EINVAL);
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), key_a, 9000, 8192, 65536), -EINVAL);
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), key_a, 2048, 65536, 65536), -EINVAL);
 	/* max beyond the limit, min below it */
-	assert_int_equal(chunker_params_init(&p, key_a, 1u << 20, 1u << 24,
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), key_a, 1u << 20, 1u << 24,
 					     CHUNKER_MAX_LIMIT + 1), -EINVAL);
-	assert_int_equal(chunker_params_init(&p, key_a, CHUNKER_MIN_LIMIT - 1, 8192,
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), key_a, CHUNKER_MIN_LIMIT - 1, 8192,
 					     65536), -EINVAL);
-	assert_int_equal(chunker_params_init(&p, key_a, 0, 8192, 65536), -EINVAL);
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), key_a, 0, 8192, 65536), -EINVAL);
 	/* Failures leave the output alone. */
 	assert_memory_equal(&p, &before, sizeof p);
 
 	/* The extremes are accepted. */
-	assert_int_equal(chunker_params_init(&p, key_a, CHUNKER_MIN_LIMIT, 128, 256), 0);
-	assert_int_equal(chunker_params_init(&p, key_a, 1u << 20, 1u << 25,
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), key_a, CHUNKER_MIN_LIMIT, 128, 256), 0);
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), key_a, 1u << 20, 1u << 25,
 					     CHUNKER_MAX_LIMIT), 0);
 	/* The production default: 512 KiB / 1 MiB / 8 MiB. */
-	assert_int_equal(chunker_params_init(&p, key_a, 512u << 10, 1u << 20,
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), key_a, 512u << 10, 1u << 20,
 					     8u << 20), 0);
 }
 
@@ -481,7 +481,7 @@ static void test_vector(void **state)
 		le32_put(ctr, i);
 		assert_int_equal(crypto_sha256(ctr, sizeof ctr, d + 32 * i), 0);
 	}
-	assert_int_equal(chunker_params_init(&p, zero_key, 64, 256, 1024), 0);
+	assert_int_equal(chunker_params_init(&p, suite_by_id(SUITE_INTERNATIONAL), zero_key, 64, 256, 1024), 0);
 	assert_true(p.gear[0] == 0xceb822629f5f7995ull);
 	assert_true(p.gear[255] == 0x5d6f3f2712300bacull);
 	while (off < sizeof d) {
