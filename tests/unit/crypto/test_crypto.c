@@ -276,7 +276,11 @@ static void test_suite_lookup(void **state)
 	assert_non_null(suite_name(s));
 	assert_true(strlen(suite_name(s)) > 0);
 	assert_null(suite_by_id(0));
-	assert_null(suite_by_id(SUITE_NATIONAL)); /* reserved, not built */
+	assert_non_null(suite_by_id(SUITE_NATIONAL));
+	assert_ptr_equal(suite_by_name("national"), suite_by_id(SUITE_NATIONAL));
+	assert_ptr_equal(suite_by_name("international"), s);
+	assert_ptr_equal(suite_by_name("sm4ctr-hmacsm3"), suite_by_id(SUITE_NATIONAL));
+	assert_null(suite_by_name("rot13"));
 	assert_null(suite_by_id(99));
 	assert_null(suite_by_id(UINT32_MAX));
 }
