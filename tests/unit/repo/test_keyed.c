@@ -4,7 +4,8 @@
  * anything is written; content-key generations are recorded per pack, so
  * data written before a rotation stays readable after it, and a key set
  * lacking a generation is refused for exactly those packs; a pack of one
- * repository does not open with another repository's keys.
+ * repository does not open with another repository's keys. Each test runs
+ * in both suites.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -57,6 +58,11 @@ static int setup_suite(void **state, uint32_t suite)
 static int setup_intl(void **state)
 {
 	return setup_suite(state, SUITE_INTERNATIONAL);
+}
+
+static int setup_national(void **state)
+{
+	return setup_suite(state, SUITE_NATIONAL);
 }
 
 static int teardown(void **state)
@@ -232,5 +238,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_generations, setup_intl, teardown),
 		cmocka_unit_test_setup_teardown(test_other_repository_keys, setup_intl, teardown),
 	};
-	return cmocka_run_group_tests_name("international", intl, NULL, NULL);
+	const struct CMUnitTest national[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup_national, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_keys, setup_national, teardown),
+		cmocka_unit_test_setup_teardown(test_generations, setup_national, teardown),
+		cmocka_unit_test_setup_teardown(test_other_repository_keys, setup_national, teardown),
+	};
+	int failed = cmocka_run_group_tests_name("international", intl, NULL, NULL);
+	return failed + cmocka_run_group_tests_name("national", national, NULL, NULL);
 }
