@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 int io_write_all(int fd, const void *p, size_t n)
@@ -122,6 +125,47 @@ int io_fsync_dir(int dirfd)
 	if (fsync(dirfd) != 0 && errno != EINVAL)
 		return -errno;
 	return 0;
+}
+
+int io_replace_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode)
+{
+	/* name may have a directory part: work in that directory. */
+	const char *slash = strrchr(name, '/');
+	const char *base = slash ? slash + 1 : name;
+	char dir[PATH_MAX], tmp[NAME_MAX + 1];
+	int dfd = dirfd;
+	if (slash != NULL) {
+		if ((size_t)(slash - name) >= sizeof dir)
+			return -ENAMETOOLONG;
+		memcpy(dir, name, (size_t)(slash - name));
+		dir[slash - name] = 0;
+		if ((dfd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return -errno;
+	}
+	int e = 0, fd = -1;
+	if ((size_t)snprintf(tmp, sizeof tmp, ".%s.tmp", base) >= sizeof tmp)
+		e = -ENAMETOOLONG;
+	if (e == 0) {
+		(void)unlinkat(dfd, tmp, 0); /* left by a crash */
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (fd < 0)
+			e = -errno;
+	}
+	if (e == 0)
+		e = io_write_all(fd, p, n);
+	if (e == 0 && fsync(fd) != 0)
+		e = -errno;
+	if (fd >= 0 && close(fd) != 0 && e == 0)
+		e = -errno;
+	if (e == 0 && renameat(dfd, tmp, dfd, base) != 0)
+		e = -errno;
+	if (e != 0 && fd >= 0)
+		(void)unlinkat(dfd, tmp, 0);
+	if (e == 0)
+		e = io_fsync_dir(dfd);
+	if (dfd != dirfd)
+		close(dfd);
+	return e;
 }
 
 int io_read_file_at(int dirfd, const char *path, struct buf *out, size_t max)

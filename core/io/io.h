@@ -27,6 +27,12 @@ int io_pread_up_to(int fd, void *p, size_t n, off_t off, size_t *got);
 int io_read_fd(int fd, struct buf *out, size_t max);
 /* fsync of a directory, making renames and unlinks in it durable. */
 int io_fsync_dir(int dirfd);
+/*
+ * Durably creates or replaces name in dirfd with n bytes: a temporary file
+ * (mode), written, fsync'd, renamed over name, and the directory fsync'd,
+ * so a crash leaves the old or the new content, never a mixture.
+ */
+int io_replace_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode);
 /* Opens path relative to dirfd and reads it all (-EFBIG past max). */
 int io_read_file_at(int dirfd, const char *path, struct buf *out, size_t max);
 
