@@ -1,4 +1,4 @@
-/* coffer backup --repo DIR [--tag T]... (PATH... | --from-archive FILE|-) */
+/* coffer backup (--repo DIR | --dataset NAME) [--tag T]... (PATH... | --from-archive FILE|-) */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -27,8 +27,8 @@ static void backup_show_progress(const struct backup_progress *p, void *arg)
 
 static void backup_usage(void)
 {
-	fprintf(stderr, "usage: coffer backup --repo DIR [--tag TAG]... [--threads N] PATH...\n"
-			"       coffer backup --repo DIR [--tag TAG]... [--threads N] --from-archive FILE|-\n"
+	fprintf(stderr, "usage: coffer backup (--repo DIR | --dataset NAME) [--tag TAG]... [--threads N] PATH...\n"
+			"       coffer backup (--repo DIR | --dataset NAME) [--tag TAG]... [--threads N] --from-archive FILE|-\n"
 			"--threads: compression and encryption workers (default: the number of cores)\n");
 }
 
@@ -109,7 +109,7 @@ int cmd_backup(int argc, char **argv)
 		}
 	}
 	int n_paths = argc - optind;
-	if (common_require_repo(&c, "backup") != 0 ||
+	if (common_require_target(&c, "backup") != 0 ||
 	    (archive == NULL && n_paths == 0) || (archive != NULL && n_paths != 0)) {
 		backup_usage();
 		free(tags);

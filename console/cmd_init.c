@@ -1,4 +1,4 @@
-/* coffer init --repo DIR */
+/* coffer init --repo DIR [--suite international|national] */
 #include <getopt.h>
 #include <string.h>
 
@@ -8,7 +8,8 @@
 
 static void init_usage(void)
 {
-	fprintf(stderr, "usage: coffer init --repo DIR [--passphrase-file FILE]\n"
+	fprintf(stderr, "usage: coffer init --repo DIR [--suite international|national]\n"
+			"       [--passphrase-file FILE]\n"
 			"       [--chunk-min BYTES --chunk-avg BYTES --chunk-max BYTES]\n");
 }
 
@@ -20,6 +21,7 @@ int cmd_init(int argc, char **argv)
 		{ "chunk-avg", required_argument, NULL, 'a' },
 		{ "chunk-max", required_argument, NULL, 'M' },
 		{ "kdf-cost", required_argument, NULL, 'k' },
+		{ "suite", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct common_opts c = { 0 };
@@ -41,6 +43,10 @@ int cmd_init(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			o.scrypt_n = 1ull << v;
+			break;
+		case 's':
+			if (parse_suite(optarg, &o.suite) != 0)
+				return EXIT_USAGE;
 			break;
 		case 'h': init_usage(); return EXIT_OK;
 		default: init_usage(); return EXIT_USAGE;

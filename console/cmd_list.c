@@ -21,7 +21,7 @@ static int parse_common(int argc, char **argv, struct common_opts *c, const char
 		fprintf(stderr, "usage: %s\n", usage);
 		return opt == 'h' ? 1 : -1;
 	}
-	if (common_require_repo(c, argv[0]) != 0) {
+	if (common_require_target(c, argv[0]) != 0) {
 		fprintf(stderr, "usage: %s\n", usage);
 		return -1;
 	}
@@ -78,7 +78,7 @@ static void snapshot_json(FILE *f, const uint8_t id[32], const struct snapshot *
 int cmd_snapshots(int argc, char **argv)
 {
 	struct common_opts c = { 0 };
-	int p = parse_common(argc, argv, &c, "coffer snapshots --repo DIR [--json]");
+	int p = parse_common(argc, argv, &c, "coffer snapshots (--repo DIR | --dataset NAME) [--json]");
 	if (p != 0)
 		return p > 0 ? EXIT_OK : EXIT_USAGE;
 	struct repo *r = console_open_repo(&c);
@@ -254,7 +254,7 @@ static int ls_find(struct ls_walk *w, const struct snapshot *s, const char *want
 
 int cmd_ls(int argc, char **argv)
 {
-	static const char *usage = "coffer ls --repo DIR [--json] SNAP [PATH]";
+	static const char *usage = "coffer ls (--repo DIR | --dataset NAME) [--json] SNAP [PATH]";
 	struct common_opts c = { 0 };
 	static const struct option longopts[] = { COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
 	int opt;
@@ -265,7 +265,7 @@ int cmd_ls(int argc, char **argv)
 		}
 	}
 	int nargs = argc - optind;
-	if (common_require_repo(&c, "ls") != 0 || nargs < 1 || nargs > 2) {
+	if (common_require_target(&c, "ls") != 0 || nargs < 1 || nargs > 2) {
 		fprintf(stderr, "usage: %s\n", usage);
 		return EXIT_USAGE;
 	}
@@ -305,7 +305,7 @@ out:
 int cmd_stats(int argc, char **argv)
 {
 	struct common_opts c = { 0 };
-	int p = parse_common(argc, argv, &c, "coffer stats --repo DIR [--json]");
+	int p = parse_common(argc, argv, &c, "coffer stats (--repo DIR | --dataset NAME) [--json]");
 	if (p != 0)
 		return p > 0 ? EXIT_OK : EXIT_USAGE;
 	struct repo *r = console_open_repo(&c);

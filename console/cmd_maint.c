@@ -27,7 +27,7 @@ static void check_show_progress(uint64_t packs_done, uint64_t packs_total,
 
 static void check_usage(void)
 {
-	fprintf(stderr, "usage: coffer check --repo DIR [--read-data] [--json]\n");
+	fprintf(stderr, "usage: coffer check (--repo DIR | --dataset NAME) [--read-data] [--json]\n");
 }
 
 int cmd_check(int argc, char **argv)
@@ -50,7 +50,7 @@ int cmd_check(int argc, char **argv)
 		check_usage();
 		return opt == 'h' ? EXIT_OK : EXIT_USAGE;
 	}
-	if (common_require_repo(&c, "check") != 0 || optind != argc) {
+	if (common_require_target(&c, "check") != 0 || optind != argc) {
 		check_usage();
 		return EXIT_USAGE;
 	}
@@ -133,12 +133,12 @@ int cmd_prune(int argc, char **argv)
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (!common_opt(&c, opt, optarg)) {
-			fprintf(stderr, "usage: coffer prune --repo DIR\n");
+			fprintf(stderr, "usage: coffer prune (--repo DIR | --dataset NAME)\n");
 			return opt == 'h' ? EXIT_OK : EXIT_USAGE;
 		}
 	}
-	if (common_require_repo(&c, "prune") != 0 || optind != argc) {
-		fprintf(stderr, "usage: coffer prune --repo DIR\n");
+	if (common_require_target(&c, "prune") != 0 || optind != argc) {
+		fprintf(stderr, "usage: coffer prune (--repo DIR | --dataset NAME)\n");
 		return EXIT_USAGE;
 	}
 	struct repo *r = console_open_repo(&c);
@@ -151,7 +151,7 @@ int cmd_prune(int argc, char **argv)
 
 static void forget_usage(void)
 {
-	fprintf(stderr, "usage: coffer forget --repo DIR [--keep-last N] [--keep-daily N]\n"
+	fprintf(stderr, "usage: coffer forget (--repo DIR | --dataset NAME) [--keep-last N] [--keep-daily N]\n"
 			"       [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--prune]\n");
 }
 
@@ -189,7 +189,7 @@ int cmd_forget(int argc, char **argv)
 		if (parse_uint(name, optarg, slot))
 			return EXIT_USAGE;
 	}
-	if (common_require_repo(&c, "forget") != 0 || optind != argc) {
+	if (common_require_target(&c, "forget") != 0 || optind != argc) {
 		forget_usage();
 		return EXIT_USAGE;
 	}

@@ -1,6 +1,6 @@
 /*
- * coffer restore --repo DIR SNAP --target DIR [--include PATH]... [--threads N]
- * coffer restore --repo DIR SNAP --to-archive FILE|- [--format pax|cpio|zip]
+ * coffer restore (--repo DIR | --dataset NAME) SNAP --target DIR [--include PATH]... [--threads N]
+ * coffer restore (--repo DIR | --dataset NAME) SNAP --to-archive FILE|- [--format pax|cpio|zip]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +30,8 @@ static void restore_show_progress(const struct restore_progress *p, void *arg)
 static void restore_usage(void)
 {
 	fprintf(stderr,
-		"usage: coffer restore --repo DIR SNAP --target DIR [--include PATH]... [--threads N]\n"
-		"       coffer restore --repo DIR SNAP --to-archive FILE|- [--format pax|cpio|zip]\n"
+		"usage: coffer restore (--repo DIR | --dataset NAME) SNAP --target DIR [--include PATH]... [--threads N]\n"
+		"       coffer restore (--repo DIR | --dataset NAME) SNAP --to-archive FILE|- [--format pax|cpio|zip]\n"
 		"SNAP is a snapshot ID, a unique prefix of one, or 'latest'.\n"
 		"--threads: threads reading, decrypting and writing file content\n"
 		"           (default: the number of cores; an archive is written by one)\n");
@@ -82,7 +82,7 @@ int cmd_restore(int argc, char **argv)
 		}
 	}
 	enum archive_fmt fmt;
-	if (common_require_repo(&c, "restore") != 0 || argc - optind != 1 ||
+	if (common_require_target(&c, "restore") != 0 || argc - optind != 1 ||
 	    (target == NULL) == (archive == NULL)) {
 		restore_usage();
 		free(includes);

@@ -25,6 +25,9 @@ int common_opt(struct common_opts *c, int opt, const char *arg)
 	case 'P': c->passphrase_file = arg; return 1;
 	case 'j': c->json = true; return 1;
 	case 'q': c->quiet = true; return 1;
+	case 'D': c->dataset = arg; return 1;
+	case 'S': c->state_dir = arg; return 1;
+	case 'C': c->config_dir = arg; return 1;
 	case 'X':
 		log_errorx("the passphrase is never taken from the command line (it would "
 			   "show in the process list and shell history); use "
@@ -39,6 +42,17 @@ int common_require_repo(const struct common_opts *c, const char *cmd)
 	if (c->repo != NULL)
 		return 0;
 	log_errorx("%s: --repo DIR is required", cmd);
+	return -1;
+}
+
+int common_require_target(const struct common_opts *c, const char *cmd)
+{
+	if ((c->repo != NULL) != (c->dataset != NULL))
+		return 0;
+	if (c->repo != NULL)
+		log_errorx("%s: give --repo DIR or --dataset NAME, not both", cmd);
+	else
+		log_errorx("%s: --repo DIR or --dataset NAME is required", cmd);
 	return -1;
 }
 
@@ -140,6 +154,8 @@ struct repo *console_open_repo(const struct common_opts *c)
 	char *pass;
 	size_t len;
 	struct repo *r = NULL;
+	if (c->dataset != NULL)
+		return console_open_dataset(c);
 	/* A repository this program cannot read is refused before any prompt. */
 	if (repo_probe(c->repo) != 0)
 		return NULL;
@@ -299,5 +315,16 @@ int parse_threads(const char *s, unsigned *out)
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+int parse_suite(const char *name, uint32_t *out)
+{
+	const struct suite *s = suite_by_name(name);
+	if (s == NULL) {
+		log_errorx("unknown suite '%s' (use international or national)", name);
+		return -1;
+	}
+	*out = suite_id(s);
 	return 0;
 }

@@ -21,6 +21,9 @@
 /* Options every repository command takes. */
 struct common_opts {
 	const char *repo;
+	const char *dataset;     /* --dataset NAME: appliance mode, instead of --repo */
+	const char *state_dir;   /* --state-dir, else $COFFER_STATE_DIR, else /var/lib/coffer */
+	const char *config_dir;  /* --config-dir, else $COFFER_CONFIG_DIR, else /etc/coffer */
 	const char *passphrase_file;
 	bool json;
 	bool quiet;
@@ -36,8 +39,25 @@ struct common_opts {
 int passphrase_get(const struct common_opts *c, bool confirm, char **pass, size_t *len);
 void passphrase_free(char *pass, size_t len);
 
-/* Opens the repository named by c (asks for the passphrase). NULL on error. */
+/*
+ * Opens the repository named by c: --repo asks for its passphrase;
+ * --dataset opens the dataset's repository with its key set from the
+ * unlocked keystore (appliance.c). NULL on error, after saying why.
+ */
 struct repo *console_open_repo(const struct common_opts *c);
+
+/* Appliance mode (appliance.c). */
+struct keystore;
+/* The absolute state / configuration directory chosen by c (static storage). */
+const char *console_state_dir(const struct common_opts *c);
+const char *console_config_dir(const struct common_opts *c);
+/*
+ * Opens the keystore and unlocks it: the session cache first (coffer
+ * keystore unlock), else the passphrase. -1 after saying why.
+ */
+int console_keystore_unlocked(const struct common_opts *c, struct keystore **out);
+/* Opens dataset c->dataset's repository with its key set; NULL after saying why. */
+struct repo *console_open_dataset(const struct common_opts *c);
 
 /* True when progress lines should be shown (stderr is a terminal). */
 bool progress_enabled(const struct common_opts *c);
@@ -65,6 +85,8 @@ void json_hex(FILE *f, const uint8_t *p, size_t n);
 int parse_uint(const char *opt, const char *s, unsigned *out);
 /* Parses --threads N (1..256, as backup and restore take it); -1 after printing. */
 int parse_threads(const char *s, unsigned *out);
+/* --suite NAME: "international" or "national"; an unknown name is named. */
+int parse_suite(const char *name, uint32_t *out);
 
 /* Commands: argc/argv start at the command name. Return an exit code. */
 int cmd_init(int argc, char **argv);
@@ -76,6 +98,8 @@ int cmd_check(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_keystore(int argc, char **argv);
+int cmd_dataset(int argc, char **argv);
 
 /* getopt_long entries shared by all repository commands, and their handler. */
 #define COMMON_LONGOPTS                                            \
@@ -84,6 +108,9 @@ int cmd_stats(int argc, char **argv);
 	{ "passphrase", required_argument, NULL, 'X' },            \
 	{ "json", no_argument, NULL, 'j' },                        \
 	{ "quiet", no_argument, NULL, 'q' },                       \
+	{ "dataset", required_argument, NULL, 'D' },               \
+	{ "state-dir", required_argument, NULL, 'S' },             \
+	{ "config-dir", required_argument, NULL, 'C' },            \
 	{ "help", no_argument, NULL, 'h' }
 /*
  * Handles a common option; returns 1 if handled, 0 if not ours. An option
@@ -94,6 +121,8 @@ int cmd_stats(int argc, char **argv);
 int common_opt(struct common_opts *c, int opt, const char *arg);
 /* Checks that --repo was given; prints usage hint otherwise. */
 int common_require_repo(const struct common_opts *c, const char *cmd);
+/* Checks that exactly one of --repo and --dataset was given. */
+int common_require_target(const struct common_opts *c, const char *cmd);
 /* Resolves SNAP and loads the snapshot; prints why on failure. */
 int console_load_snapshot(struct repo *r, const char *spec, uint8_t id[32],
 			  struct snapshot *s);

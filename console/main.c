@@ -26,6 +26,8 @@ static const struct command {
 	{ "forget", cmd_forget, "remove snapshots by a retention policy" },
 	{ "prune", cmd_prune, "remove data no snapshot needs" },
 	{ "stats", cmd_stats, "sizes, deduplication and compression" },
+	{ "keystore", cmd_keystore, "the appliance keystore: init, split, unlock, lock, rotate" },
+	{ "dataset", cmd_dataset, "datasets: create, list, show, rotate-key" },
 };
 
 static void usage(FILE *f)

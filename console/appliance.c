@@ -1,0 +1,145 @@
+/*
+ * Appliance mode for the console: where the state and configuration live,
+ * getting the root key (session cache first, then the passphrase), and
+ * opening a dataset's repository with its key set. Shared by the keystore
+ * and dataset commands and by every --dataset form of a repository command.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "console.h"
+#include "keys/keystore.h"
+#include "keys/session.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+/*
+ * dir made absolute against the working directory: levels.conf resolves
+ * pools under it and the catalog stores absolute repository paths.
+ */
+static const char *absolute(const char *dir, char *out, size_t size)
+{
+	char cwd[PATH_MAX];
+	if (dir[0] == '/' || getcwd(cwd, sizeof cwd) == NULL)
+		snprintf(out, size, "%s", dir);
+	else if ((size_t)snprintf(out, size, "%s/%s", cwd, dir) >= size)
+		snprintf(out, size, "%s", dir);
+	return out;
+}
+
+const char *console_state_dir(const struct common_opts *c)
+{
+	static char path[PATH_MAX];
+	const char *d = c->state_dir ? c->state_dir : getenv("COFFER_STATE_DIR");
+	if (d == NULL || *d == 0)
+		d = "/var/lib/coffer";
+	return absolute(d, path, sizeof path);
+}
+
+const char *console_config_dir(const struct common_opts *c)
+{
+	static char path[PATH_MAX];
+	const char *d = c->config_dir ? c->config_dir : getenv("COFFER_CONFIG_DIR");
+	if (d == NULL || *d == 0)
+		d = "/etc/coffer";
+	return absolute(d, path, sizeof path);
+}
+
+int console_keystore_unlocked(const struct common_opts *c, struct keystore **out)
+{
+	struct keystore *ks = NULL;
+	const char *state = console_state_dir(c);
+	int e = keystore_open(state, &ks);
+	if (e == -ENOENT) {
+		log_errorx("no keystore in %s (run 'coffer keystore init')", state);
+		return -1;
+	}
+	if (e != 0)
+		return -1; /* keystore_open said why */
+	uint8_t *root = secmem_alloc(CRYPTO_KEY_LEN);
+	if (root == NULL) {
+		keystore_close(ks);
+		return -1;
+	}
+	/* A cached root key that no longer fits (rotated since) is ignored. */
+	e = session_load(keystore_id(ks), root);
+	if (e == 0)
+		e = keystore_unlock_root(ks, root);
+	secmem_free(root, CRYPTO_KEY_LEN);
+	if (e != 0) {
+		char *pass;
+		size_t len;
+		if (passphrase_get(c, false, &pass, &len) != 0) {
+			keystore_close(ks);
+			return -1;
+		}
+		e = keystore_unlock_passphrase(ks, pass, len);
+		passphrase_free(pass, len);
+		if (e != 0) {
+			keystore_close(ks);
+			return -1;
+		}
+	}
+	*out = ks;
+	return 0;
+}
+
+struct repo *console_open_dataset(const struct common_opts *c)
+{
+	const char *state = console_state_dir(c);
+	struct catalog *cat = NULL;
+	struct keystore *ks = NULL;
+	struct keyset *k = NULL;
+	struct repo *r = NULL;
+	struct dataset *d = malloc(sizeof *d);
+	char when[32];
+	int e;
+	if (d == NULL)
+		return NULL;
+	if (catalog_open(state, &cat) != 0)
+		goto out;
+	e = catalog_get(cat, c->dataset, d);
+	if (e == -ENOENT)
+		log_errorx("no dataset '%s' (see 'coffer dataset list')", c->dataset);
+	if (e != 0)
+		goto out;
+	if (d->state == DATASET_SHREDDED) {
+		log_errorx("dataset '%s' was crypto-shredded on %s: its keys are destroyed and "
+			   "its data can never be read again", d->name,
+			   fmt_time(d->shredded, when, sizeof when));
+		goto out;
+	}
+	if (console_keystore_unlocked(c, &ks) != 0)
+		goto out;
+	k = keyset_new();
+	if (k == NULL)
+		goto out;
+	e = keystore_keyset_get(ks, d->id, k);
+	if (e == -EKEYREVOKED) {
+		log_errorx("dataset '%s' was crypto-shredded: its keys are destroyed and its "
+			   "data can never be read again", d->name);
+		goto out;
+	}
+	if (e != 0) {
+		log_errorx("cannot get the keys of dataset '%s': %s", d->name, coffer_strerror(e));
+		goto out;
+	}
+	if (repo_probe(d->repo) != 0)
+		goto out;
+	e = repo_open_keyed(d->repo, k, &r);
+	if (e == -EACCES)
+		log_errorx("the keys of dataset '%s' do not open %s", d->name, d->repo);
+	else if (e != 0)
+		log_errorx("cannot open %s: %s", d->repo, coffer_strerror(e));
+out:
+	keyset_free(k);
+	keystore_close(ks);
+	catalog_close(cat);
+	free(d);
+	return r;
+}

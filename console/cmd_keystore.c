@@ -1,0 +1,361 @@
+/*
+ * coffer keystore init|split|unlock|lock|rotate|status: the appliance
+ * keystore under the state directory (keys/keystore.h). Unlocking caches
+ * the root key in the kernel keyring (keys/session.h) so that the commands
+ * that follow need no passphrase; where there is no keyring each command
+ * asks. Crypto-shredding is deliberately not offered here.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog/catalog.h"
+#include "console.h"
+#include "keys/keystore.h"
+#include "keys/session.h"
+#include "util/hex.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define SESSION_TIMEOUT_DEFAULT 900
+#define SESSION_TIMEOUT_MAX (7 * 86400)
+#define SHARES_MAX 64
+
+static void keystore_usage(void)
+{
+	fprintf(stderr,
+		"usage: coffer keystore init [--suite international|national] [--kdf-cost N]\n"
+		"       coffer keystore split --shares N --threshold M --out DIR\n"
+		"       coffer keystore unlock [--share FILE]... [--timeout SECONDS]\n"
+		"       coffer keystore lock\n"
+		"       coffer keystore rotate [--new-passphrase-file FILE]\n"
+		"       coffer keystore status [--json]\n"
+		"All take --state-dir DIR (else $COFFER_STATE_DIR, else /var/lib/coffer).\n"
+		"The passphrase comes from --passphrase-file FILE, $COFFER_PASSPHRASE_FILE or\n"
+		"the terminal; unlock caches the root key so later commands need none.\n");
+}
+
+/* Options of every keystore subcommand, parsed in one place. */
+struct ks_args {
+	struct common_opts c;
+	const char *suite;
+	const char *out;
+	const char *new_pass_file;
+	const char *shares[SHARES_MAX];
+	size_t n_shares;
+	unsigned n, m, timeout, kdf_cost;
+	bool have_n, have_m;
+};
+
+static int ks_parse(int argc, char **argv, struct ks_args *a)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "suite", required_argument, NULL, 's' },
+		{ "shares", required_argument, NULL, 'n' },
+		{ "threshold", required_argument, NULL, 'm' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "share", required_argument, NULL, 'f' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "kdf-cost", required_argument, NULL, 'k' },
+		{ "new-passphrase-file", required_argument, NULL, 'N' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+	a->timeout = SESSION_TIMEOUT_DEFAULT;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (common_opt(&a->c, opt, optarg))
+			continue;
+		switch (opt) {
+		case 's': a->suite = optarg; break;
+		case 'n':
+			if (parse_uint("shares", optarg, &a->n))
+				return EXIT_USAGE;
+			a->have_n = true;
+			break;
+		case 'm':
+			if (parse_uint("threshold", optarg, &a->m))
+				return EXIT_USAGE;
+			a->have_m = true;
+			break;
+		case 'o': a->out = optarg; break;
+		case 'f':
+			if (a->n_shares == SHARES_MAX) {
+				log_errorx("at most %d --share files", SHARES_MAX);
+				return EXIT_USAGE;
+			}
+			a->shares[a->n_shares++] = optarg;
+			break;
+		case 't':
+			if (parse_uint("timeout", optarg, &a->timeout))
+				return EXIT_USAGE;
+			if (a->timeout < 1 || a->timeout > SESSION_TIMEOUT_MAX) {
+				log_errorx("--timeout must be between 1 and %d seconds",
+					   SESSION_TIMEOUT_MAX);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'k':
+			/* log2 of scrypt's N; tests lower it to run fast. */
+			if (parse_uint("kdf-cost", optarg, &a->kdf_cost) || a->kdf_cost < 10 ||
+			    a->kdf_cost > 22) {
+				log_errorx("--kdf-cost must be between 10 and 22");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'N': a->new_pass_file = optarg; break;
+		case 'h': keystore_usage(); return EXIT_OK;
+		default: keystore_usage(); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		keystore_usage();
+		return EXIT_USAGE;
+	}
+	return -1; /* parsed: go on */
+}
+
+static int ks_init(struct ks_args *a)
+{
+	struct keystore_init_opts o;
+	keystore_init_opts_default(&o);
+	if (a->suite != NULL) {
+		if (parse_suite(a->suite, &o.suite) != 0)
+			return EXIT_USAGE;
+	}
+	if (a->kdf_cost)
+		o.scrypt_n = 1ull << a->kdf_cost;
+	const char *state = console_state_dir(&a->c);
+	char *pass;
+	size_t len;
+	if (passphrase_get(&a->c, true, &pass, &len) != 0)
+		return EXIT_FAIL;
+	int e = keystore_init(state, pass, len, &o);
+	passphrase_free(pass, len);
+	if (e == -EEXIST)
+		log_errorx("a keystore already exists in %s", state);
+	if (e != 0)
+		return EXIT_FAIL;
+	if (!a->c.quiet)
+		printf("created keystore in %s (suite %s)\n"
+		       "Keep the passphrase safe, and split the root key among officers with\n"
+		       "'coffer keystore split': without either the datasets cannot be read.\n",
+		       state, suite_alias(suite_by_id(o.suite)));
+	return EXIT_OK;
+}
+
+static int ks_split(struct ks_args *a)
+{
+	if (!a->have_n || !a->have_m || a->out == NULL) {
+		log_errorx("keystore split needs --shares N --threshold M --out DIR");
+		return EXIT_USAGE;
+	}
+	if (a->m < 2 || a->m > a->n || a->n > 255) {
+		log_errorx("need 2 <= threshold <= shares <= 255 (got %u of %u)", a->m, a->n);
+		return EXIT_USAGE;
+	}
+	struct keystore *ks;
+	if (console_keystore_unlocked(&a->c, &ks) != 0)
+		return EXIT_FAIL;
+	int e = keystore_split(ks, a->n, a->m, a->out);
+	keystore_close(ks);
+	if (e != 0) {
+		log_errorx("cannot split the root key into %s: %s", a->out, coffer_strerror(e));
+		return EXIT_FAIL;
+	}
+	if (!a->c.quiet)
+		printf("wrote %u shares to %s; any %u of them unlock the keystore.\n"
+		       "Give each to a different officer; earlier shares no longer work.\n",
+		       a->n, a->out, a->m);
+	return EXIT_OK;
+}
+
+static int ks_unlock(struct ks_args *a)
+{
+	struct keystore *ks = NULL;
+	const char *state = console_state_dir(&a->c);
+	int e = keystore_open(state, &ks), rc = EXIT_FAIL;
+	if (e == -ENOENT)
+		log_errorx("no keystore in %s (run 'coffer keystore init')", state);
+	if (e != 0)
+		return EXIT_FAIL;
+	if (a->n_shares > 0) {
+		e = keystore_unlock_shares(ks, a->shares, a->n_shares);
+		/* keystore_unlock_shares names the damaged files and the counts. */
+		if (e == -ERANGE)
+			log_errorx("too few shares to unlock the keystore");
+		else if (e == -EACCES)
+			log_errorx("these shares do not make this keystore's root key");
+	} else {
+		char *pass;
+		size_t len;
+		if (passphrase_get(&a->c, false, &pass, &len) != 0)
+			goto out;
+		e = keystore_unlock_passphrase(ks, pass, len);
+		passphrase_free(pass, len);
+	}
+	if (e != 0)
+		goto out;
+	e = session_store(keystore_id(ks), keystore_root(ks), a->timeout);
+	if (e == -ENOSYS) {
+		printf("keystore verified, but the kernel keyring is unavailable here: each "
+		       "command will ask for the passphrase.\n");
+		rc = EXIT_OK;
+		goto out;
+	}
+	if (e != 0) {
+		log_errorx("cannot cache the root key in the kernel keyring: %s",
+			   coffer_strerror(e));
+		goto out;
+	}
+	if (!a->c.quiet)
+		printf("keystore unlocked for %u seconds (until 'coffer keystore lock')\n",
+		       a->timeout);
+	rc = EXIT_OK;
+out:
+	keystore_close(ks);
+	return rc;
+}
+
+static int ks_lock(struct ks_args *a)
+{
+	struct keystore *ks = NULL;
+	const char *state = console_state_dir(&a->c);
+	int e = keystore_open(state, &ks);
+	if (e == -ENOENT)
+		log_errorx("no keystore in %s", state);
+	if (e != 0)
+		return EXIT_FAIL;
+	e = session_clear(keystore_id(ks));
+	keystore_close(ks);
+	if (e != 0 && e != -ENOENT && e != -ENOSYS) {
+		log_errorx("cannot clear the cached root key: %s", coffer_strerror(e));
+		return EXIT_FAIL;
+	}
+	if (!a->c.quiet)
+		printf("keystore locked\n");
+	return EXIT_OK;
+}
+
+static int ks_rotate(struct ks_args *a)
+{
+	struct keystore *ks;
+	char *pass = NULL;
+	size_t len = 0;
+	int rc = EXIT_FAIL;
+	if (console_keystore_unlocked(&a->c, &ks) != 0)
+		return EXIT_FAIL;
+	/*
+	 * The new passphrase never comes from the old one's file: from
+	 * --new-passphrase-file, $COFFER_NEW_PASSPHRASE_FILE, or the terminal.
+	 */
+	struct common_opts nc = a->c;
+	nc.passphrase_file = a->new_pass_file ? a->new_pass_file
+					      : getenv("COFFER_NEW_PASSPHRASE_FILE");
+	if (nc.passphrase_file == NULL || *nc.passphrase_file == 0) {
+		nc.passphrase_file = NULL;
+		unsetenv("COFFER_PASSPHRASE_FILE");
+		fprintf(stderr, "Enter the new passphrase.\n");
+	}
+	if (passphrase_get(&nc, true, &pass, &len) != 0)
+		goto out;
+	int e = keystore_rotate(ks, pass, len);
+	if (e != 0) {
+		log_errorx("cannot rotate the root key: %s", coffer_strerror(e));
+		goto out;
+	}
+	/* A cached old root key is useless now; cache the new one if it was. */
+	if (session_clear(keystore_id(ks)) == 0)
+		(void)session_store(keystore_id(ks), keystore_root(ks), SESSION_TIMEOUT_DEFAULT);
+	if (!a->c.quiet)
+		printf("root key rotated; every key set is re-wrapped. Shares of the old root "
+		       "key no longer work: run 'coffer keystore split' again.\n");
+	rc = EXIT_OK;
+out:
+	if (pass != NULL)
+		passphrase_free(pass, len);
+	keystore_close(ks);
+	return rc;
+}
+
+static int count_ds(const struct dataset *d, void *arg)
+{
+	unsigned *n = arg;
+	n[d->state == DATASET_SHREDDED]++;
+	return 0;
+}
+
+static int ks_status(struct ks_args *a)
+{
+	struct keystore *ks = NULL;
+	struct catalog *cat = NULL;
+	const char *state = console_state_dir(&a->c);
+	int e = keystore_open(state, &ks);
+	if (e == -ENOENT)
+		log_errorx("no keystore in %s (run 'coffer keystore init')", state);
+	if (e != 0)
+		return EXIT_FAIL;
+	uint8_t *root = secmem_alloc(CRYPTO_KEY_LEN);
+	bool cached = false;
+	if (root != NULL) {
+		cached = session_load(keystore_id(ks), root) == 0 &&
+			 keystore_unlock_root(ks, root) == 0;
+		secmem_free(root, CRYPTO_KEY_LEN);
+	}
+	unsigned counts[2] = { 0, 0 };
+	if (catalog_open(state, &cat) == 0)
+		(void)catalog_list(cat, count_ds, counts);
+	catalog_close(cat);
+	char id[65];
+	hex_encode(keystore_id(ks), 32, id);
+	const struct suite *s = suite_by_id(keystore_suite(ks));
+	const char *sname = s ? suite_alias(s) : "unknown";
+	if (a->c.json) {
+		printf("{\"state_dir\":");
+		json_cstr(stdout, state);
+		printf(",\"keystore\":\"%s\",\"suite\":", id);
+		json_cstr(stdout, sname);
+		printf(",\"unlocked\":%s,\"datasets\":%u,\"shredded\":%u}\n",
+		       cached ? "true" : "false", counts[0], counts[1]);
+	} else {
+		printf("state directory  %s\nkeystore         %s\nsuite            %s\n"
+		       "session          %s\ndatasets         %u active, %u shredded\n",
+		       state, id, sname,
+		       cached ? "unlocked (root key cached in the kernel keyring)"
+			      : "locked (commands ask for the passphrase)",
+		       counts[0], counts[1]);
+	}
+	keystore_close(ks);
+	return EXIT_OK;
+}
+
+int cmd_keystore(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(struct ks_args *a);
+	} subs[] = {
+		{ "init", ks_init }, { "split", ks_split }, { "unlock", ks_unlock },
+		{ "lock", ks_lock }, { "rotate", ks_rotate }, { "status", ks_status },
+	};
+	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+		keystore_usage();
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+		if (strcmp(argv[1], subs[i].name) != 0)
+			continue;
+		struct ks_args *a = calloc(1, sizeof *a);
+		if (a == NULL)
+			return EXIT_FAIL;
+		int rc = ks_parse(argc - 1, argv + 1, a);
+		if (rc < 0)
+			rc = subs[i].run(a);
+		free(a);
+		return rc;
+	}
+	log_errorx("unknown keystore command '%s'", argv[1]);
+	keystore_usage();
+	return EXIT_USAGE;
+}
