@@ -4,8 +4,8 @@
  * Everything Coffer encrypts, authenticates or derives goes through here, so
  * the algorithms a repository depends on are visible in one file. A suite is
  * a small ops table (struct suite) looked up by the numeric ID stored in the
- * repository config; adding the national suite (SM4-CTR + HMAC-SM3,
- * encrypt-then-MAC) means adding one table, not touching callers.
+ * repository config, so the national suite (SM4-CTR + HMAC-SM3,
+ * encrypt-then-MAC) is one more table and no caller knows which it uses.
  *
  * Algorithm objects are fetched per call rather than cached: the calls that
  * matter for throughput work on whole blobs (about 1 MiB), next to which a

@@ -6,8 +6,10 @@
  *
  * A suite bundles the algorithms one repository uses. Suite 1 is the
  * international suite: AES-256-GCM for AEAD, HMAC-SHA-256 for MACs and blob
- * IDs, SHA-256 for hashes. Suite 2 (national: SM4-CTR + HMAC-SM3,
- * encrypt-then-MAC) is reserved and not yet implemented.
+ * IDs, SHA-256 for hashes. Suite 2 is the national suite: SM4-CTR then
+ * HMAC-SM3 (encrypt-then-MAC) in the same sealed layout, so AEAD_OVERHEAD
+ * holds for both, HMAC-SM3 for MACs and SM3 for hashes
+ * (docs/format/crypto.md section 6). Public-key operations are in pkey.h.
  */
 #ifndef COFFER_CRYPTO_CRYPTO_H
 #define COFFER_CRYPTO_CRYPTO_H
@@ -23,7 +25,7 @@
 
 enum suite_id {
 	SUITE_INTERNATIONAL = 1,
-	SUITE_NATIONAL = 2, /* reserved: SM4-CTR + HMAC-SM3, SM2 */
+	SUITE_NATIONAL = 2, /* SM4-CTR + HMAC-SM3, SM3, SM2 */
 };
 
 struct suite;
