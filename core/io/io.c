@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -127,7 +128,26 @@ int io_fsync_dir(int dirfd)
 	return 0;
 }
 
-int io_replace_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode)
+int io_rename_noreplace(int from, const char *fname, int to, const char *tname)
+{
+	if (renameat2(from, fname, to, tname, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	if (linkat(from, fname, to, tname, 0) != 0)
+		return -errno;
+	(void)unlinkat(from, fname, 0);
+	return 0;
+}
+
+/*
+ * Writes name in dirfd through a temporary file: written, fsync'd, renamed
+ * into place (over an existing name, or refusing one when !replace), and
+ * the directory fsync'd. The temporary name carries the process ID when
+ * !replace, so two processes creating the same name never share it.
+ */
+static int write_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode,
+			 bool replace)
 {
 	/* name may have a directory part: work in that directory. */
 	const char *slash = strrchr(name, '/');
@@ -142,8 +162,12 @@ int io_replace_file_at(int dirfd, const char *name, const void *p, size_t n, mod
 		if ((dfd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 			return -errno;
 	}
-	int e = 0, fd = -1;
-	if ((size_t)snprintf(tmp, sizeof tmp, ".%s.tmp", base) >= sizeof tmp)
+	int e = 0, fd = -1, len;
+	if (replace)
+		len = snprintf(tmp, sizeof tmp, ".%s.tmp", base);
+	else
+		len = snprintf(tmp, sizeof tmp, ".%s.%ld.tmp", base, (long)getpid());
+	if (len < 0 || (size_t)len >= sizeof tmp)
 		e = -ENAMETOOLONG;
 	if (e == 0) {
 		(void)unlinkat(dfd, tmp, 0); /* left by a crash */
@@ -157,8 +181,10 @@ int io_replace_file_at(int dirfd, const char *name, const void *p, size_t n, mod
 		e = -errno;
 	if (fd >= 0 && close(fd) != 0 && e == 0)
 		e = -errno;
-	if (e == 0 && renameat(dfd, tmp, dfd, base) != 0)
+	if (e == 0 && replace && renameat(dfd, tmp, dfd, base) != 0)
 		e = -errno;
+	if (e == 0 && !replace)
+		e = io_rename_noreplace(dfd, tmp, dfd, base);
 	if (e != 0 && fd >= 0)
 		(void)unlinkat(dfd, tmp, 0);
 	if (e == 0)
@@ -166,6 +192,16 @@ int io_replace_file_at(int dirfd, const char *name, const void *p, size_t n, mod
 	if (dfd != dirfd)
 		close(dfd);
 	return e;
+}
+
+int io_replace_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode)
+{
+	return write_file_at(dirfd, name, p, n, mode, true);
+}
+
+int io_create_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode)
+{
+	return write_file_at(dirfd, name, p, n, mode, false);
 }
 
 int io_read_file_at(int dirfd, const char *path, struct buf *out, size_t max)

@@ -33,6 +33,14 @@ int io_fsync_dir(int dirfd);
  * so a crash leaves the old or the new content, never a mixture.
  */
 int io_replace_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode);
+/* As io_replace_file_at, but never replaces: -EEXIST if name exists. */
+int io_create_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode);
+/*
+ * Moves from/fname to to/tname unless tname exists (-EEXIST). Filesystems
+ * without RENAME_NOREPLACE get link + unlink, which refuses to replace as
+ * well; a crash between the two only leaves the old name behind.
+ */
+int io_rename_noreplace(int from, const char *fname, int to, const char *tname);
 /* Opens path relative to dirfd and reads it all (-EFBIG past max). */
 int io_read_file_at(int dirfd, const char *path, struct buf *out, size_t max);
 

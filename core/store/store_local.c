@@ -189,25 +189,6 @@ static int local_tmp_open(struct store_local *s, char name[LOCAL_TMP_NAME_MAX],
 }
 
 /*
- * Moves from/fname to to/tname unless tname exists (-EEXIST). Filesystems
- * without RENAME_NOREPLACE get link + unlink, which refuses to replace as
- * well; the only cost is that a crash between the two leaves the temp name
- * behind, which is harmless.
- */
-static int local_rename_noreplace(int from, const char *fname, int to,
-				  const char *tname)
-{
-	if (renameat2(from, fname, to, tname, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	if (linkat(from, fname, to, tname, 0) != 0)
-		return -errno;
-	(void)unlinkat(from, fname, 0);
-	return 0;
-}
-
-/*
  * Write-once put: tmp file, write, fsync, rename-noreplace, fsync of the
  * destination directory. On failure the temp file is removed. If only the
  * final directory fsync fails the object is in place but its durability is
@@ -248,7 +229,7 @@ static int local_put(struct store *st, enum store_kind k, const char *name,
 	fd = -1;
 	if (e != 0)
 		goto out;
-	e = local_rename_noreplace(s->tmp_fd, tmp, dfd, name);
+	e = io_rename_noreplace(s->tmp_fd, tmp, dfd, name);
 	if (e != 0)
 		goto out;
 	tmp_made = false;
