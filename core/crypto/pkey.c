@@ -20,10 +20,12 @@
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 
 #include "crypto/crypto.h"
 #include "util/log.h"
@@ -62,6 +64,30 @@ static int ossl_err(const char *what, int err)
 	}
 	ERR_clear_error();
 	return err;
+}
+
+/*
+ * OpenSSL keeps private keys (Ed25519/X25519 scalars, EC private BNs) in
+ * its secure heap when one exists: locked pages excluded from core dumps,
+ * wiped when freed. Made once, before the first private key; where mlock
+ * is refused OpenSSL falls back to its ordinary heap, still wiped on free.
+ */
+#define SECURE_HEAP_SIZE (64 * 1024)
+#define SECURE_HEAP_MIN 32
+
+static pthread_once_t secure_heap_once = PTHREAD_ONCE_INIT;
+
+static void secure_heap_init(void)
+{
+	if (CRYPTO_secure_malloc_initialized() == 0 &&
+	    CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MIN) == 0)
+		log_debug("pkey: OpenSSL secure heap unavailable; private keys use the "
+			  "ordinary heap (wiped on free)");
+}
+
+static void secure_heap(void)
+{
+	(void)pthread_once(&secure_heap_once, secure_heap_init);
 }
 
 /* The OpenSSL key type for suite and use, or NULL if none. */
@@ -118,6 +144,7 @@ int pkey_generate(uint32_t suite, enum pkey_use use, struct pkey **out)
 	const char *type = key_type(suite, use);
 	if (type == NULL)
 		return -EINVAL;
+	secure_heap();
 	EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, type);
 	if (pk == NULL)
 		return ossl_err("keygen", -EIO);
@@ -211,6 +238,7 @@ int pkey_from_private_der(const void *der, size_t len, uint32_t suite,
 	const unsigned char *p = der;
 	if (len > LONG_MAX)
 		return -EBADMSG;
+	secure_heap();
 	PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
 	EVP_PKEY *pk = NULL;
 	if (p8 != NULL && p == (const unsigned char *)der + len)
@@ -236,6 +264,7 @@ int pkey_from_private_pem(const void *pem, size_t len, enum pkey_use use,
 {
 	if (len > INT_MAX)
 		return -EBADMSG;
+	secure_heap();
 	BIO *b = BIO_new_mem_buf(pem, (int)len);
 	if (b == NULL)
 		return -ENOMEM;
@@ -400,6 +429,7 @@ static int wrap_x25519(const struct pkey *rcpt, const void *aad, size_t aad_len,
 {
 	uint8_t eph_pub[X25519_LEN], rcpt_pub[X25519_LEN];
 	uint8_t shared[X25519_LEN], key[CRYPTO_KEY_LEN];
+	secure_heap();
 	EVP_PKEY *eph = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
 	int e = eph != NULL ? 0 : ossl_err("keygen", -EIO);
 

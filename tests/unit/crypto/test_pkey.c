@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/crypto.h>
 
 #include "crypto/crypto.h"
 #include "crypto/pkey.h"
@@ -330,9 +331,34 @@ static void test_fingerprints_differ(void **state)
 	assert_int_equal(pkey_generate(SUITE_INTERNATIONAL, 0, &a), -EINVAL);
 }
 
+/*
+ * Private keys live in OpenSSL's secure heap (locked, not dumped, wiped
+ * on free) once pkey has made it: generating keys of both suites uses it
+ * and freeing them gives it back.
+ */
+static void test_private_keys_in_secure_heap(void **state)
+{
+	(void)state;
+	struct pkey *k = gen(SUITE_INTERNATIONAL, PKEY_SIGN);
+	if (!CRYPTO_secure_malloc_initialized()) {
+		pkey_free(k);
+		skip(); /* mmap or mlock refused here */
+	}
+	size_t base = CRYPTO_secure_used();
+	assert_true(base > 0);
+	struct pkey *w = gen(SUITE_INTERNATIONAL, PKEY_WRAP);
+	struct pkey *n = gen(SUITE_NATIONAL, PKEY_SIGN);
+	assert_true(CRYPTO_secure_used() > base);
+	pkey_free(w);
+	pkey_free(n);
+	assert_int_equal(CRYPTO_secure_used(), base);
+	pkey_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_private_keys_in_secure_heap),
 		cmocka_unit_test(test_sign_verify),
 		cmocka_unit_test(test_sign_empty_and_large),
 		cmocka_unit_test(test_wrap_round_trip),
