@@ -5,6 +5,7 @@
  * and dataset commands and by every --dataset form of a repository command.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "console.h"
+#include "io/io.h"
 #include "keys/keystore.h"
 #include "keys/session.h"
 #include "util/log.h"
@@ -143,3 +145,29 @@ out:
 	free(d);
 	return r;
 }
+
+int console_load_public_key(const char *path, enum pkey_use use, const char *what,
+			    struct pkey **out)
+{
+	struct buf b = { 0 };
+	int e = io_read_file_at(AT_FDCWD, path, &b, 64 * 1024);
+	if (e != 0) {
+		log_errorx("cannot read the %s %s: %s", what, path, coffer_strerror(e));
+		buf_fini(&b);
+		return -1;
+	}
+	e = pkey_from_public_pem(b.data, b.len, use, out);
+	buf_fini(&b);
+	if (e == -EINVAL) {
+		log_errorx("%s cannot be the %s: it is not a %s key (a wrapping key is X25519 "
+			   "or SM2, a signing key Ed25519 or SM2)", path, what,
+			   use == PKEY_SIGN ? "signing" : "wrapping");
+		return -1;
+	}
+	if (e != 0) {
+		log_errorx("%s is not a PEM public key (%s)", path, coffer_strerror(e));
+		return -1;
+	}
+	return 0;
+}
+

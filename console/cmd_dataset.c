@@ -1,5 +1,5 @@
 /*
- * coffer dataset create|list|show|rotate-key.
+ * coffer dataset create|list|show|rotate-key|export-keys.
  * A dataset is a repository in its level's pool, with its own key set held
  * in the keystore and a row in the catalog. Creation checks the level's
  * policy first and undoes everything it made if any step fails, so no
@@ -20,6 +20,7 @@
 #include "console.h"
 #include "crypto/keyset.h"
 #include "keys/keystore.h"
+#include "keys/site.h"
 #include "util/log.h"
 
 static void dataset_usage(void)
@@ -29,12 +30,14 @@ static void dataset_usage(void)
 		"       coffer dataset list [--json]\n"
 		"       coffer dataset show NAME [--json]\n"
 		"       coffer dataset rotate-key NAME\n"
+		"       coffer dataset export-keys NAME --recipient PUBKEY --out FILE\n"
 		"All take --state-dir DIR and --config-dir DIR (levels.conf).\n");
 }
 
 struct ds_args {
 	struct common_opts c;
 	const char *name, *owner, *suite;
+	const char *recipient, *out;
 	unsigned level;
 	bool have_level;
 };
@@ -46,6 +49,8 @@ static int ds_parse(int argc, char **argv, struct ds_args *a, bool want_name)
 		{ "level", required_argument, NULL, 'l' },
 		{ "owner", required_argument, NULL, 'o' },
 		{ "suite", required_argument, NULL, 's' },
+		{ "recipient", required_argument, NULL, 'R' },
+		{ "out", required_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -60,6 +65,8 @@ static int ds_parse(int argc, char **argv, struct ds_args *a, bool want_name)
 			break;
 		case 'o': a->owner = optarg; break;
 		case 's': a->suite = optarg; break;
+		case 'R': a->recipient = optarg; break;
+		case 'O': a->out = optarg; break;
 		case 'h': dataset_usage(); return EXIT_OK;
 		default: dataset_usage(); return EXIT_USAGE;
 		}
@@ -450,6 +457,45 @@ out:
 	return rc;
 }
 
+/*
+ * The dataset's key set, wrapped for another site's wrapping key and
+ * signed by this site (keys/site.h), for that site to import: the way a
+ * replica gets keys of its own, so that it can restore alone.
+ */
+static int ds_export_keys(struct ds_args *a)
+{
+	struct catalog *cat = NULL;
+	struct keystore *ks = NULL;
+	struct keyset *k = NULL;
+	struct pkey *rcpt = NULL;
+	struct dataset *d = malloc(sizeof *d);
+	int rc = EXIT_FAIL;
+	if (a->recipient == NULL || a->out == NULL) {
+		log_errorx("dataset export-keys needs --recipient PUBKEY --out FILE");
+		free(d);
+		return EXIT_USAGE;
+	}
+	if (d == NULL || console_load_public_key(a->recipient, PKEY_WRAP, "recipient key",
+						 &rcpt) != 0)
+		goto out;
+	if (ds_keys(a, &cat, d, &ks, &k) != 0)
+		goto out;
+	/* keystore_keyset_export says why it failed. */
+	if (keystore_keyset_export(ks, d->id, rcpt, a->out) != 0)
+		goto out;
+	if (!a->c.quiet)
+		printf("wrote the keys of dataset %s (%s), wrapped for the recipient's key and "
+		       "signed by this site, to %s\n", d->name, d->id, a->out);
+	rc = EXIT_OK;
+out:
+	pkey_free(rcpt);
+	keyset_free(k);
+	keystore_close(ks);
+	catalog_close(cat);
+	free(d);
+	return rc;
+}
+
 int cmd_dataset(int argc, char **argv)
 {
 	static const struct {
@@ -459,6 +505,7 @@ int cmd_dataset(int argc, char **argv)
 	} subs[] = {
 		{ "create", ds_create, true }, { "list", ds_list, false },
 		{ "show", ds_show, true }, { "rotate-key", ds_rotate_key, true },
+		{ "export-keys", ds_export_keys, true },
 	};
 	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
 		dataset_usage();

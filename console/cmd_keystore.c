@@ -1,19 +1,25 @@
 /*
- * coffer keystore init|split|unlock|lock|rotate|status: the appliance
- * keystore under the state directory (keys/keystore.h). Unlocking caches
+ * coffer keystore init|split|unlock|lock|rotate|status|identity|import:
+ * the appliance keystore under the state directory (keys/keystore.h) and
+ * this site's identity (keys/site.h). Unlocking caches
  * the root key in the kernel keyring (keys/session.h) so that the commands
  * that follow need no passphrase; where there is no keyring each command
  * asks. Crypto-shredding is deliberately not offered here.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "console.h"
 #include "keys/keystore.h"
 #include "keys/session.h"
+#include "keys/site.h"
+#include "io/io.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -31,6 +37,8 @@ static void keystore_usage(void)
 		"       coffer keystore lock\n"
 		"       coffer keystore rotate [--new-passphrase-file FILE]\n"
 		"       coffer keystore status [--json]\n"
+		"       coffer keystore identity [--out DIR] [--json]\n"
+		"       coffer keystore import FILE --sender PUBKEY\n"
 		"All take --state-dir DIR (else $COFFER_STATE_DIR, else /var/lib/coffer).\n"
 		"The passphrase comes from --passphrase-file FILE, $COFFER_PASSPHRASE_FILE or\n"
 		"the terminal; unlock caches the root key so later commands need none.\n");
@@ -42,13 +50,15 @@ struct ks_args {
 	const char *suite;
 	const char *out;
 	const char *new_pass_file;
+	const char *sender;
+	const char *file;            /* import's FILE */
 	const char *shares[SHARES_MAX];
 	size_t n_shares;
 	unsigned n, m, timeout, kdf_cost;
 	bool have_n, have_m;
 };
 
-static int ks_parse(int argc, char **argv, struct ks_args *a)
+static int ks_parse(int argc, char **argv, struct ks_args *a, bool want_file)
 {
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
@@ -60,6 +70,7 @@ static int ks_parse(int argc, char **argv, struct ks_args *a)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "kdf-cost", required_argument, NULL, 'k' },
 		{ "new-passphrase-file", required_argument, NULL, 'N' },
+		{ "sender", required_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -105,14 +116,17 @@ static int ks_parse(int argc, char **argv, struct ks_args *a)
 			}
 			break;
 		case 'N': a->new_pass_file = optarg; break;
+		case 'E': a->sender = optarg; break;
 		case 'h': keystore_usage(); return EXIT_OK;
 		default: keystore_usage(); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc) {
+	if (argc - optind != (want_file ? 1 : 0)) {
 		keystore_usage();
 		return EXIT_USAGE;
 	}
+	if (want_file)
+		a->file = argv[optind];
 	return -1; /* parsed: go on */
 }
 
@@ -330,14 +344,116 @@ static int ks_status(struct ks_args *a)
 	return EXIT_OK;
 }
 
+/* Writes pem to DIR/name (mode 0644: it is public), replacing an older copy. */
+static int write_public(const char *dir, const char *name, const struct buf *pem)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int e = dfd >= 0 ? io_replace_file_at(dfd, name, pem->data, pem->len, 0644) : -errno;
+	if (dfd >= 0)
+		close(dfd);
+	if (e != 0)
+		log_errorx("cannot write %s/%s: %s", dir, name, coffer_strerror(e));
+	return e;
+}
+
+/*
+ * This site's public identity: the fingerprints of its signing and
+ * wrapping keys and, with --out DIR, the keys as PEM files (site-sign.pem,
+ * site-wrap.pem) to give to the sites it pairs with.
+ */
+static int ks_identity(struct ks_args *a)
+{
+	struct keystore *ks = NULL;
+	struct pkey *sign = NULL, *wrap = NULL;
+	struct buf spem = { 0 }, wpem = { 0 };
+	uint8_t fs[32], fw[32];
+	char hs[65], hw[65], id[65];
+	int rc = EXIT_FAIL;
+	if (console_keystore_unlocked(&a->c, &ks) != 0)
+		return EXIT_FAIL;
+	/* keystore_site_keys says why it failed. */
+	if (keystore_site_keys(ks, &sign, &wrap) != 0)
+		goto out;
+	if (pkey_fingerprint(sign, fs) != 0 || pkey_fingerprint(wrap, fw) != 0 ||
+	    pkey_public_pem(sign, &spem) != 0 || pkey_public_pem(wrap, &wpem) != 0) {
+		log_errorx("cannot encode this site's public keys");
+		goto out;
+	}
+	if (a->out != NULL && (mkdir(a->out, 0755) != 0 && errno != EEXIST)) {
+		log_errorx("cannot create %s: %s", a->out, coffer_strerror(-errno));
+		goto out;
+	}
+	if (a->out != NULL && (write_public(a->out, "site-sign.pem", &spem) != 0 ||
+			       write_public(a->out, "site-wrap.pem", &wpem) != 0))
+		goto out;
+	hex_encode(fs, 32, hs);
+	hex_encode(fw, 32, hw);
+	hex_encode(keystore_id(ks), 32, id);
+	const char *sname = suite_alias(suite_by_id(keystore_suite(ks)));
+	if (a->c.json) {
+		printf("{\"keystore\":\"%s\",\"suite\":", id);
+		json_cstr(stdout, sname);
+		printf(",\"signing_key\":\"%s\",\"wrapping_key\":\"%s\"}\n", hs, hw);
+	} else {
+		printf("keystore      %s\nsuite         %s\nsigning key   %s\nwrapping key  %s\n",
+		       id, sname, hs, hw);
+		if (a->out != NULL && !a->c.quiet)
+			printf("public keys written to %s/site-sign.pem and %s/site-wrap.pem\n",
+			       a->out, a->out);
+	}
+	rc = EXIT_OK;
+out:
+	pkey_free(sign);
+	pkey_free(wrap);
+	buf_fini(&spem);
+	buf_fini(&wpem);
+	keystore_close(ks);
+	return rc;
+}
+
+/*
+ * Imports a key set another site exported for this one, after checking
+ * its signature against the sender's signing key (--sender, pinned by the
+ * operator): the receiving half of 'coffer dataset export-keys'.
+ */
+static int ks_import(struct ks_args *a)
+{
+	struct keystore *ks = NULL;
+	struct pkey *sender = NULL;
+	char id[DATASET_ID_LEN + 1];
+	int rc = EXIT_FAIL;
+	if (a->sender == NULL) {
+		log_errorx("keystore import needs --sender PUBKEY (the sending site's signing "
+			   "key): an unsigned key set is never accepted");
+		return EXIT_USAGE;
+	}
+	if (console_load_public_key(a->sender, PKEY_SIGN, "sender key", &sender) != 0)
+		return EXIT_FAIL;
+	if (console_keystore_unlocked(&a->c, &ks) != 0)
+		goto out;
+	/* keystore_keyset_import says why it refused. */
+	if (keystore_keyset_import(ks, a->file, sender, id) != 0)
+		goto out;
+	if (!a->c.quiet)
+		printf("imported the key set of dataset %s from %s\n", id, a->file);
+	rc = EXIT_OK;
+out:
+	pkey_free(sender);
+	keystore_close(ks);
+	return rc;
+}
+
 int cmd_keystore(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*run)(struct ks_args *a);
+		bool want_file;
 	} subs[] = {
-		{ "init", ks_init }, { "split", ks_split }, { "unlock", ks_unlock },
-		{ "lock", ks_lock }, { "rotate", ks_rotate }, { "status", ks_status },
+		{ "init", ks_init, false }, { "split", ks_split, false },
+		{ "unlock", ks_unlock, false }, { "lock", ks_lock, false },
+		{ "rotate", ks_rotate, false }, { "status", ks_status, false },
+		{ "identity", ks_identity, false }, { "import", ks_import, true },
 	};
 	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
 		keystore_usage();
@@ -349,7 +465,7 @@ int cmd_keystore(int argc, char **argv)
 		struct ks_args *a = calloc(1, sizeof *a);
 		if (a == NULL)
 			return EXIT_FAIL;
-		int rc = ks_parse(argc - 1, argv + 1, a);
+		int rc = ks_parse(argc - 1, argv + 1, a, subs[i].want_file);
 		if (rc < 0)
 			rc = subs[i].run(a);
 		free(a);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "crypto/pkey.h"
 #include "repo/repo.h"
 
 /* Exit codes. */
@@ -56,6 +57,12 @@ const char *console_config_dir(const struct common_opts *c);
  * keystore unlock), else the passphrase. -1 after saying why.
  */
 int console_keystore_unlocked(const struct common_opts *c, struct keystore **out);
+/*
+ * Reads a PEM public key file (another site's or an approver's) for use;
+ * what names it in messages ("recipient key"). -1 after saying why.
+ */
+int console_load_public_key(const char *path, enum pkey_use use, const char *what,
+			    struct pkey **out);
 /* Opens dataset c->dataset's repository with its key set; NULL after saying why. */
 struct repo *console_open_dataset(const struct common_opts *c);
 

@@ -18,7 +18,9 @@
 
 #define DATASET_NAME_MAX 64
 #define DATASET_OWNER_MAX 64
+#ifndef DATASET_ID_LEN /* as keys/keystore.h */
 #define DATASET_ID_LEN 32 /* hex digits */
+#endif
 #define DATASET_PATH_MAX 4096
 
 enum dataset_state { DATASET_ACTIVE = 0, DATASET_SHREDDED = 1 };

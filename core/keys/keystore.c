@@ -1,9 +1,11 @@
 /*
  * The appliance keystore: the root key sealed by a passphrase, its Shamir
  * shares, and the datasets' key sets wrapped by it. Layouts in
- * docs/format/keystore.md. Every file ends in, or is protected by, a check
+ * docs/format/keystore.md. The root, share and split files end in a check
  * that needs no key, so a damaged file is named as damaged rather than
- * mistaken for a wrong passphrase.
+ * mistaken for a wrong passphrase. Rotation is journalled (keystore/
+ * rotating) so that no crash leaves a key set under a root key nobody
+ * holds.
  */
 #include "keys/keystore_int.h"
 
@@ -26,15 +28,13 @@
 #define SHARE_MAGIC "COFFERSS"
 #define SPLIT_MAGIC "COFFERSP"
 #define KEYSET_MAGIC "COFFERWK"
-#define KS_VERSION 1
 #define KDF_SCRYPT 1
 #define ROOT_AAD_LEN 156       /* bytes sealed as associated data */
 #define ROOT_SEALED_LEN (CRYPTO_KEY_LEN + AEAD_OVERHEAD)
 #define SHARE_BODY_LEN 104
 #define KEYSET_HEAD_LEN 56
-#define KEYSET_FILE_MAX (KEYSET_HEAD_LEN + 8 + CRYPTO_KEY_LEN * (KEYSET_MAX_GENS + 1) + AEAD_OVERHEAD)
+#define KEYSET_FILE_MAX (KEYSET_HEAD_LEN + 4 + CRYPTO_KEY_LEN * (KEYSET_MAX_GENS + 1) + AEAD_OVERHEAD)
 #define SCRYPT_MAX_MEM (1ull << 30)
-#define DATASET_ID_HEX 32
 
 void keystore_init_opts_default(struct keystore_init_opts *o)
 {
@@ -53,13 +53,17 @@ static int scrypt_params_ok(uint64_t n, uint32_t r, uint32_t p)
 int keystore_root_parse(const uint8_t *p, size_t len, struct root_head *h)
 {
 	uint8_t sum[CRYPTO_HASH_LEN];
-	if (len != ROOT_FILE_LEN || memcmp(p, ROOT_MAGIC, 8) != 0)
+	/* Version before length: a later version may have another length. */
+	if (len < 16 || memcmp(p, ROOT_MAGIC, 8) != 0)
 		return -EBADMSG;
 	if (le32_get(p + 8) != KS_VERSION)
 		return -ENOTSUP;
+	if (len != ROOT_FILE_LEN)
+		return -EBADMSG;
+	/* The checksum is the suite's hash: an unknown suite cannot be checked. */
 	const struct suite *s = suite_by_id(le32_get(p + 12));
 	if (s == NULL)
-		return -EBADMSG;
+		return -ENOTSUP;
 	if (suite_hash(s, p, ROOT_FILE_LEN - CRYPTO_HASH_LEN, sum) != 0 ||
 	    crypto_memcmp(sum, p + ROOT_FILE_LEN - CRYPTO_HASH_LEN, sizeof sum) != 0)
 		return -EBADMSG;
@@ -136,8 +140,11 @@ int keystore_init(const char *state_dir, const char *pass, size_t pass_len,
 		log_errorx("cryptographic suite %u is not available", o->suite);
 		return -ENOTSUP;
 	}
-	if (!scrypt_params_ok(o->scrypt_n, o->scrypt_r, o->scrypt_p))
+	if (!scrypt_params_ok(o->scrypt_n, o->scrypt_r, o->scrypt_p)) {
+		log_errorx("scrypt parameters N=%llu r=%u p=%u are outside what a keystore "
+			   "accepts", (unsigned long long)o->scrypt_n, o->scrypt_r, o->scrypt_p);
 		return -EINVAL;
+	}
 	char dir[4096];
 	if ((size_t)snprintf(dir, sizeof dir, "%s/keystore", state_dir) >= sizeof dir)
 		return -ENAMETOOLONG;
@@ -196,8 +203,8 @@ static int root_read(struct keystore *ks, uint8_t file[ROOT_FILE_LEN], struct ro
 	}
 	e = keystore_root_parse(b.data, b.len, h);
 	if (e == -ENOTSUP)
-		log_errorx("%s/root has a newer format version than this program reads",
-			   ks->path);
+		log_errorx("%s/root has a newer format version or a suite this program does "
+			   "not implement", ks->path);
 	else if (e != 0)
 		log_errorx("keystore file %s/root is damaged (%s)", ks->path,
 			   b.len != ROOT_FILE_LEN ? "wrong length, truncated?" : "checksum mismatch");
@@ -251,6 +258,9 @@ uint32_t keystore_suite(const struct keystore *ks) { return suite_id(ks->s); }
 const uint8_t *keystore_id(const struct keystore *ks) { return ks->id; }
 const uint8_t *keystore_root(const struct keystore *ks) { return ks->root; }
 
+static int rotation_resume(struct keystore *ks);
+
+/* After the root key checks out, a pending rotation is completed. */
 int keystore_unlock_root(struct keystore *ks, const uint8_t root[CRYPTO_KEY_LEN])
 {
 	uint8_t check[CRYPTO_HASH_LEN];
@@ -262,7 +272,7 @@ int keystore_unlock_root(struct keystore *ks, const uint8_t root[CRYPTO_KEY_LEN]
 	if (ks->root == NULL && (ks->root = secmem_alloc(CRYPTO_KEY_LEN)) == NULL)
 		return -ENOMEM;
 	memcpy(ks->root, root, CRYPTO_KEY_LEN);
-	return 0;
+	return rotation_resume(ks);
 }
 
 int keystore_unlock_passphrase(struct keystore *ks, const char *pass, size_t pass_len)
@@ -301,12 +311,16 @@ out:
 int keystore_share_parse(const uint8_t *p, size_t len, struct share_file *sh)
 {
 	uint8_t sum[CRYPTO_HASH_LEN];
-	if (len != SHARE_FILE_LEN || memcmp(p, SHARE_MAGIC, 8) != 0)
+	if (len < 16 || memcmp(p, SHARE_MAGIC, 8) != 0)
 		return -EBADMSG;
 	if (le32_get(p + 8) != KS_VERSION)
 		return -ENOTSUP;
+	if (len != SHARE_FILE_LEN)
+		return -EBADMSG;
 	const struct suite *s = suite_by_id(le32_get(p + 12));
-	if (s == NULL || suite_hash(s, p, SHARE_BODY_LEN, sum) != 0 ||
+	if (s == NULL)
+		return -ENOTSUP;
+	if (suite_hash(s, p, SHARE_BODY_LEN, sum) != 0 ||
 	    crypto_memcmp(sum, p + SHARE_BODY_LEN, sizeof sum) != 0)
 		return -EBADMSG;
 	sh->suite = le32_get(p + 12);
@@ -338,7 +352,7 @@ static int split_read(struct keystore *ks, uint8_t split_id[16], uint32_t *gen)
 	if (e != 0)
 		goto out;
 	if (b.len != SPLIT_FILE_LEN || memcmp(b.data, SPLIT_MAGIC, 8) != 0 ||
-	    suite_hash(ks->s, b.data, 32, sum) != 0 ||
+	    le32_get(b.data + 8) != KS_VERSION || suite_hash(ks->s, b.data, 32, sum) != 0 ||
 	    crypto_memcmp(sum, b.data + 32, sizeof sum) != 0) {
 		log_errorx("keystore file %s/split is damaged", ks->path);
 		e = -EBADMSG;
@@ -438,14 +452,18 @@ int keystore_unlock_shares(struct keystore *ks, const char *const *files, size_t
 		buf_fini(&b);
 		if (e != 0) {
 			log_errorx("share file %s is corrupted (%s)", files[i],
-				   e == -ENOTSUP ? "newer format version" : "checksum mismatch");
+				   e == -ENOTSUP ? "newer format version or unknown suite"
+						 : "checksum mismatch");
 			goto out;
 		}
 		const char *why = NULL;
-		if (memcmp(f->keystore_id, ks->id, 32) != 0)
+		if (memcmp(f->keystore_id, ks->id, 32) != 0 || f->suite != suite_id(ks->s))
 			why = "belongs to another keystore";
-		else if (f->root_gen != ks->root_gen || f->root_gen != split_gen)
+		else if (f->root_gen < ks->root_gen || f->root_gen != split_gen)
 			why = "was made for an earlier root key (the keystore was rotated since)";
+		else if (f->root_gen > ks->root_gen)
+			why = "was made for a later root key than this keystore's (is the keystore "
+			      "restored from an old copy?)";
 		else if (memcmp(f->split_id, split_id, 16) != 0)
 			why = "is from an earlier split (the root key was split again since)";
 		if (why != NULL) {
@@ -486,14 +504,12 @@ int keystore_derive(struct keystore *ks, const struct suite *s, const char *info
 	return suite_kdf(s, ks->root, CRYPTO_KEY_LEN, info, out, CRYPTO_KEY_LEN);
 }
 
-int keystore_overwrite_remove(int dfd, const char *name)
+/* Overwrites the whole file open at fd with zeros and fsyncs it. */
+static int overwrite_fd(int fd)
 {
-	int fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	static const uint8_t zero[4096];
 	struct stat st;
 	int e = fstat(fd, &st) == 0 ? 0 : -errno;
-	static const uint8_t zero[4096];
 	for (off_t off = 0; e == 0 && off < st.st_size; off += (off_t)sizeof zero) {
 		size_t n = (size_t)(st.st_size - off) < sizeof zero ? (size_t)(st.st_size - off)
 								     : sizeof zero;
@@ -501,42 +517,65 @@ int keystore_overwrite_remove(int dfd, const char *name)
 	}
 	if (e == 0 && fsync(fd) != 0)
 		e = -errno;
+	return e;
+}
+
+/* fsyncs the directory holding name (relative to dfd), making an unlink durable. */
+static int fsync_parent(int dfd, const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	if (slash == NULL)
+		return io_fsync_dir(dfd);
+	char dir[4096];
+	if (slash == name)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - name), name);
+	int pfd = openat(dfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int e = pfd < 0 ? -errno : io_fsync_dir(pfd);
+	if (pfd >= 0)
+		close(pfd);
+	return e;
+}
+
+int keystore_overwrite_remove(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int e = overwrite_fd(fd);
 	close(fd);
 	if (e == 0 && unlinkat(dfd, name, 0) != 0)
 		e = -errno;
-	/* The unlink is durable once the directory holding name is synced. */
-	const char *slash = strrchr(name, '/');
-	if (e == 0 && slash == NULL) {
-		e = io_fsync_dir(dfd);
-	} else if (e == 0) {
-		char dir[4096];
-		snprintf(dir, sizeof dir, "%.*s", (int)(slash - name), name);
-		int pfd = openat(dfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		e = pfd < 0 ? -errno : io_fsync_dir(pfd);
-		if (pfd >= 0)
-			close(pfd);
-	}
-	return e;
+	return e == 0 ? fsync_parent(dfd, name) : e;
 }
 
 int keystore_replace(struct keystore *ks, const char *name, const void *data, size_t len)
 {
 	/*
-	 * Overwrite the old bytes first: a rename alone would leave them in
-	 * freed blocks. (What that does and does not achieve on SSDs and
-	 * copy-on-write filesystems: docs/format/keystore.md.)
+	 * The new content is renamed into place first and the old inode,
+	 * held open across the rename, overwritten afterwards: a crash at any
+	 * point leaves name whole, old or new. A rename alone would leave the
+	 * old bytes in freed blocks. (What overwriting does and does not
+	 * achieve on SSDs and copy-on-write filesystems:
+	 * docs/format/keystore.md.)
 	 */
-	int e = keystore_overwrite_remove(ks->dfd, name);
-	if (e != 0 && e != -ENOENT)
-		return e;
-	return io_replace_file_at(ks->dfd, name, data, len, 0600);
+	int old = openat(ks->dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (old < 0 && errno != ENOENT)
+		return -errno;
+	int e = io_replace_file_at(ks->dfd, name, data, len, 0600);
+	if (e == 0 && old >= 0)
+		e = overwrite_fd(old);
+	if (old >= 0)
+		close(old);
+	return e;
 }
 
 /* keysets/ID, checking ID is 32 lower-case hex digits. */
 static int keyset_name(const char *dataset_id, char name[64])
 {
 	size_t len = strlen(dataset_id);
-	if (len != DATASET_ID_HEX || strspn(dataset_id, "0123456789abcdef") != len)
+	if (len != DATASET_ID_LEN || strspn(dataset_id, "0123456789abcdef") != len)
 		return -EINVAL;
 	snprintf(name, 64, "keysets/%s", dataset_id);
 	return 0;
@@ -547,28 +586,54 @@ static int keyset_name(const char *dataset_id, char name[64])
  * 20 dataset ID (32 ASCII hex), 52 sealed length, 56 sealed(n_gens,
  * master, content keys) under the wrap key, header as associated data.
  */
+int keystore_keyset_encode(const struct keyset *k, uint8_t **pt, size_t *len)
+{
+	if (suite_by_id(k->suite) == NULL || k->n_gens < 1 || k->n_gens > KEYSET_MAX_GENS)
+		return -EINVAL;
+	size_t n = 4 + CRYPTO_KEY_LEN * (1 + (size_t)k->n_gens);
+	uint8_t *p = secmem_alloc(n);
+	if (p == NULL)
+		return -ENOMEM;
+	le32_put(p, k->n_gens);
+	memcpy(p + 4, k->master, CRYPTO_KEY_LEN);
+	memcpy(p + 4 + CRYPTO_KEY_LEN, k->content, CRYPTO_KEY_LEN * (size_t)k->n_gens);
+	*pt = p;
+	*len = n;
+	return 0;
+}
+
+int keystore_keyset_decode(const uint8_t *pt, size_t len, uint32_t suite, struct keyset *out)
+{
+	uint32_t n = len >= 4 ? le32_get(pt) : 0;
+	if (n < 1 || n > KEYSET_MAX_GENS || len != 4 + CRYPTO_KEY_LEN * (1 + (size_t)n))
+		return -EBADMSG;
+	mem_wipe(out, sizeof *out);
+	out->suite = suite;
+	out->n_gens = n;
+	memcpy(out->master, pt + 4, CRYPTO_KEY_LEN);
+	memcpy(out->content, pt + 4 + CRYPTO_KEY_LEN, CRYPTO_KEY_LEN * (size_t)n);
+	return 0;
+}
+
 static int keyset_wrap(struct keystore *ks, const char *dataset_id, const struct keyset *k,
 		       struct buf *out)
 {
 	const struct suite *s = suite_by_id(k->suite);
-	if (s == NULL || k->n_gens < 1 || k->n_gens > KEYSET_MAX_GENS)
-		return -EINVAL;
-	size_t pt_len = 4 + CRYPTO_KEY_LEN * (1 + (size_t)k->n_gens);
-	uint8_t *pt = secmem_alloc(pt_len), *wk = secmem_alloc(CRYPTO_KEY_LEN);
+	uint8_t *pt = NULL, *wk = secmem_alloc(CRYPTO_KEY_LEN);
+	size_t pt_len = 0;
 	uint8_t head[KEYSET_HEAD_LEN];
-	int e = pt != NULL && wk != NULL ? 0 : -ENOMEM;
+	int e = wk != NULL ? keystore_keyset_encode(k, &pt, &pt_len) : -ENOMEM;
+	if (e != 0) {
+		secmem_free(wk, CRYPTO_KEY_LEN);
+		return e;
+	}
 	memcpy(head, KEYSET_MAGIC, 8);
 	le32_put(head + 8, KS_VERSION);
 	le32_put(head + 12, k->suite);
 	le32_put(head + 16, ks->root_gen);
-	memcpy(head + 20, dataset_id, DATASET_ID_HEX);
+	memcpy(head + 20, dataset_id, DATASET_ID_LEN);
 	le32_put(head + 52, (uint32_t)(pt_len + AEAD_OVERHEAD));
-	if (e == 0) {
-		le32_put(pt, k->n_gens);
-		memcpy(pt + 4, k->master, CRYPTO_KEY_LEN);
-		memcpy(pt + 4 + CRYPTO_KEY_LEN, k->content, CRYPTO_KEY_LEN * (size_t)k->n_gens);
-		e = keystore_derive(ks, s, "coffer/v1 keyset wrap", wk);
-	}
+	e = keystore_derive(ks, s, "coffer/v1 keyset wrap", wk);
 	if (e == 0)
 		e = buf_put(out, head, sizeof head);
 	if (e == 0)
@@ -591,7 +656,9 @@ static int keyset_unwrap(struct keystore *ks, const char *dataset_id, const uint
 		return -ENOTSUP;
 	const struct suite *s = suite_by_id(le32_get(p + 12));
 	uint32_t sealed = le32_get(p + 52);
-	if (s == NULL || memcmp(p + 20, dataset_id, DATASET_ID_HEX) != 0 ||
+	if (s == NULL)
+		return -ENOTSUP;
+	if (memcmp(p + 20, dataset_id, DATASET_ID_LEN) != 0 ||
 	    sealed != len - KEYSET_HEAD_LEN || sealed < AEAD_OVERHEAD + 4 + 2 * CRYPTO_KEY_LEN ||
 	    (sealed - AEAD_OVERHEAD - 4) % CRYPTO_KEY_LEN != 0)
 		return -EBADMSG;
@@ -604,18 +671,8 @@ static int keyset_unwrap(struct keystore *ks, const char *dataset_id, const uint
 		e = keystore_derive(ks, s, "coffer/v1 keyset wrap", wk);
 	if (e == 0)
 		e = suite_open(s, wk, p, KEYSET_HEAD_LEN, p + KEYSET_HEAD_LEN, sealed, pt);
-	if (e == 0) {
-		uint32_t n = le32_get(pt);
-		if (n < 1 || n > KEYSET_MAX_GENS || pt_len != 4 + CRYPTO_KEY_LEN * (1 + (size_t)n)) {
-			e = -EBADMSG;
-		} else {
-			mem_wipe(out, sizeof *out);
-			out->suite = suite_id(s);
-			out->n_gens = n;
-			memcpy(out->master, pt + 4, CRYPTO_KEY_LEN);
-			memcpy(out->content, pt + 4 + CRYPTO_KEY_LEN, CRYPTO_KEY_LEN * (size_t)n);
-		}
-	}
+	if (e == 0)
+		e = keystore_keyset_decode(pt, pt_len, suite_id(s), out);
 	secmem_free(pt, pt_len);
 	secmem_free(wk, CRYPTO_KEY_LEN);
 	return e;
@@ -631,15 +688,14 @@ static int keyset_write(struct keystore *ks, const char *dataset_id, const struc
 		return e;
 	if (ks->root == NULL)
 		return -EPERM;
-	if (!replace && faccessat(ks->dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		log_errorx("the keystore already holds a key set for dataset %s", dataset_id);
-		return -EEXIST;
-	}
 	e = keyset_wrap(ks, dataset_id, k, &b);
+	/* A new key set never replaces one: two creators cannot both succeed. */
 	if (e == 0)
 		e = replace ? keystore_replace(ks, name, b.data, b.len)
-			    : io_replace_file_at(ks->dfd, name, b.data, b.len, 0600);
+			    : io_create_file_at(ks->dfd, name, b.data, b.len, 0600);
 	buf_fini(&b);
+	if (e == -EEXIST)
+		log_errorx("the keystore already holds a key set for dataset %s", dataset_id);
 	if (e == 0 && replace)
 		e = keystore_record(ks, "rotate-keyset", dataset_id, "content key rotated");
 	return e;
@@ -680,12 +736,19 @@ int keystore_keyset_get(struct keystore *ks, const char *dataset_id, struct keys
 		if (e == -EBADMSG)
 			log_errorx("key set file %s/%s is damaged or not wrapped by this "
 				   "keystore's current root key", ks->path, name);
+		else if (e == -ENOTSUP)
+			log_errorx("key set file %s/%s has a newer format version or a suite "
+				   "this program does not implement", ks->path, name);
 	}
 	buf_fini(&b);
 	return e;
 }
 
-/* Calls fn for every key set file's dataset ID. */
+/*
+ * Calls fn for every key set file's dataset ID. The names are read first
+ * and the directory closed before fn runs: fn may replace files in it,
+ * and a directory stream need not skip entries renamed in meanwhile.
+ */
 static int keysets_each(struct keystore *ks, int (*fn)(struct keystore *, const char *, void *),
 			void *arg)
 {
@@ -697,43 +760,194 @@ static int keysets_each(struct keystore *ks, int (*fn)(struct keystore *, const 
 			close(fd);
 		return e == -ENOENT ? 0 : e;
 	}
+	struct buf ids = { 0 };
 	struct dirent *de;
 	int e = 0;
 	while (e == 0 && (de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) == DATASET_ID_HEX &&
-		    strspn(de->d_name, "0123456789abcdef") == DATASET_ID_HEX)
-			e = fn(ks, de->d_name, arg);
+		if (strlen(de->d_name) == DATASET_ID_LEN &&
+		    strspn(de->d_name, "0123456789abcdef") == DATASET_ID_LEN)
+			e = buf_put(&ids, de->d_name, DATASET_ID_LEN + 1);
 	}
 	closedir(d);
+	for (size_t off = 0; e == 0 && off < ids.len; off += DATASET_ID_LEN + 1)
+		e = fn(ks, (const char *)ids.data + off, arg);
+	buf_fini(&ids);
 	return e;
 }
 
-struct rewrap {
-	uint8_t *new_root;
-	uint32_t new_gen;
-	struct keyset *k;
+/*
+ * The rotation journal, keystore/rotating: 0 magic, 8 version, 12 suite,
+ * 16 old root_gen, 20 new root_gen, 24 the new root file (248 bytes,
+ * sealed under the new passphrase), 272 the new root key sealed under a
+ * key derived from the old root key, header (0..272) as associated data.
+ * Written durably before anything is re-wrapped and removed after the
+ * root file is replaced, it lets whoever unlocks the old root key
+ * (passphrase, shares or cache) finish an interrupted rotation.
+ */
+#define ROT_MAGIC "COFFERRT"
+#define ROT_AAD_LEN (24 + ROOT_FILE_LEN)
+#define ROT_FILE_LEN (ROT_AAD_LEN + CRYPTO_KEY_LEN + AEAD_OVERHEAD)
+
+struct rotation {
+	uint32_t old_gen, new_gen;
+	uint8_t root_file[ROOT_FILE_LEN];
+	uint8_t *new_root;           /* secmem */
 };
 
-/* Re-wraps one key set under the new root key (ks->root still the old one). */
+static int rotation_key(struct keystore *ks, uint8_t key[CRYPTO_KEY_LEN])
+{
+	return keystore_derive(ks, ks->s, "coffer/v1 rotation", key);
+}
+
+static int rotation_write(struct keystore *ks, const struct rotation *rot)
+{
+	uint8_t file[ROT_FILE_LEN];
+	uint8_t *key = secmem_alloc(CRYPTO_KEY_LEN);
+	int e = key != NULL ? rotation_key(ks, key) : -ENOMEM;
+	memcpy(file, ROT_MAGIC, 8);
+	le32_put(file + 8, KS_VERSION);
+	le32_put(file + 12, suite_id(ks->s));
+	le32_put(file + 16, rot->old_gen);
+	le32_put(file + 20, rot->new_gen);
+	memcpy(file + 24, rot->root_file, ROOT_FILE_LEN);
+	if (e == 0)
+		e = suite_seal(ks->s, key, file, ROT_AAD_LEN, rot->new_root, CRYPTO_KEY_LEN,
+			       file + ROT_AAD_LEN);
+	if (e == 0)
+		e = io_create_file_at(ks->dfd, "rotating", file, sizeof file, 0600);
+	secmem_free(key, CRYPTO_KEY_LEN);
+	return e;
+}
+
+/*
+ * Reads the journal: -ENOENT if none; -EBADMSG if damaged. The new root
+ * key is opened only when ks is unlocked with the old root key.
+ */
+static int rotation_read(struct keystore *ks, struct rotation *rot)
+{
+	struct buf b = { 0 };
+	struct root_head h;
+	int e = io_read_file_at(ks->dfd, "rotating", &b, 4096);
+	if (e != 0)
+		goto out;
+	e = -EBADMSG;
+	if (b.len != ROT_FILE_LEN || memcmp(b.data, ROT_MAGIC, 8) != 0 ||
+	    le32_get(b.data + 8) != KS_VERSION || le32_get(b.data + 12) != suite_id(ks->s))
+		goto out;
+	rot->old_gen = le32_get(b.data + 16);
+	rot->new_gen = le32_get(b.data + 20);
+	memcpy(rot->root_file, b.data + 24, ROOT_FILE_LEN);
+	if (rot->new_gen != rot->old_gen + 1 ||
+	    keystore_root_parse(rot->root_file, ROOT_FILE_LEN, &h) != 0 ||
+	    h.root_gen != rot->new_gen || memcmp(h.id, ks->id, 32) != 0)
+		goto out;
+	e = 0;
+	if (ks->root_gen == rot->old_gen) {
+		uint8_t *key = secmem_alloc(CRYPTO_KEY_LEN);
+		e = key != NULL ? rotation_key(ks, key) : -ENOMEM;
+		if (e == 0)
+			e = suite_open(ks->s, key, b.data, ROT_AAD_LEN, b.data + ROT_AAD_LEN,
+				       CRYPTO_KEY_LEN + AEAD_OVERHEAD, rot->new_root);
+		secmem_free(key, CRYPTO_KEY_LEN);
+	}
+out:
+	if (e == -EBADMSG)
+		log_errorx("keystore file %s/rotating is damaged", ks->path);
+	buf_fini(&b);
+	return e;
+}
+
+/*
+ * Re-wraps one key set under the new root key (ks->root still the old
+ * one). A key set already under the new generation (a resumed rotation)
+ * is left alone.
+ */
 static int rewrap_one(struct keystore *ks, const char *id, void *arg)
 {
-	struct rewrap *rw = arg;
+	struct rotation *rot = arg;
 	struct buf b = { 0 };
 	char name[64];
-	int e = keystore_keyset_get(ks, id, rw->k);
-	if (e != 0)
-		return e;
-	uint8_t *old = ks->root;
-	uint32_t old_gen = ks->root_gen;
-	ks->root = rw->new_root;
-	ks->root_gen = rw->new_gen;
-	e = keyset_wrap(ks, id, rw->k, &b);
-	ks->root = old;
-	ks->root_gen = old_gen;
 	(void)keyset_name(id, name);
+	int e = io_read_file_at(ks->dfd, name, &b, KEYSET_FILE_MAX);
+	if (e == 0 && b.len >= KEYSET_HEAD_LEN && le32_get(b.data + 16) == rot->new_gen) {
+		buf_fini(&b);
+		return 0;
+	}
+	buf_fini(&b);
+	struct keyset *k = keyset_new();
+	e = k != NULL ? keystore_keyset_get(ks, id, k) : -ENOMEM;
+	if (e == 0) {
+		uint8_t *old = ks->root;
+		uint32_t old_gen = ks->root_gen;
+		ks->root = rot->new_root;
+		ks->root_gen = rot->new_gen;
+		e = keyset_wrap(ks, id, k, &b);
+		ks->root = old;
+		ks->root_gen = old_gen;
+	}
 	if (e == 0)
 		e = keystore_replace(ks, name, b.data, b.len);
 	buf_fini(&b);
+	keyset_free(k);
+	return e;
+}
+
+/*
+ * Steps of a rotation after its journal is durable, each idempotent, so
+ * a resumed rotation runs them all again: key sets and site keys
+ * re-wrapped, the root file replaced, the old split retired, the journal
+ * removed. On success ks holds the new root key.
+ */
+static int rotation_finish(struct keystore *ks, struct rotation *rot)
+{
+	int e = 0;
+	if (ks->root_gen == rot->old_gen) {
+		e = keysets_each(ks, rewrap_one, rot);
+		if (e == 0)
+			e = keystore_site_rewrap(ks, rot->new_root, rot->new_gen);
+		if (e == 0)
+			e = keystore_replace(ks, "root", rot->root_file, ROOT_FILE_LEN);
+		if (e == 0) {
+			memcpy(ks->root, rot->new_root, CRYPTO_KEY_LEN);
+			ks->root_gen = rot->new_gen;
+			e = root_check(ks->s, ks->root, ks->check);
+		}
+	}
+	if (e == 0) {
+		/* Shares of the old root key are useless now; so is their split. */
+		int r = keystore_overwrite_remove(ks->dfd, "split");
+		if (r != 0 && r != -ENOENT)
+			e = r;
+	}
+	if (e == 0)
+		e = keystore_record(ks, "rotate", "-", "root key replaced");
+	if (e == 0) {
+		int r = keystore_overwrite_remove(ks->dfd, "rotating");
+		if (r != 0 && r != -ENOENT)
+			e = r;
+	}
+	return e;
+}
+
+/* Finishes a rotation a crash or error interrupted; 0 if there is none. */
+static int rotation_resume(struct keystore *ks)
+{
+	struct rotation rot = { .new_root = secmem_alloc(CRYPTO_KEY_LEN) };
+	int e = rot.new_root != NULL ? rotation_read(ks, &rot) : -ENOMEM;
+	if (e == -ENOENT) {
+		e = 0;
+	} else if (e == 0 && ks->root_gen != rot.old_gen && ks->root_gen != rot.new_gen) {
+		log_errorx("keystore file %s/rotating belongs to another root key generation; "
+			   "left as it is", ks->path);
+	} else if (e == 0) {
+		log_warnx("completing an interrupted rotation of the root key: the new "
+			  "passphrase is now the keystore's passphrase");
+		e = rotation_finish(ks, &rot);
+		if (e != 0)
+			log_errorx("cannot complete the rotation of the root key: %s",
+				   coffer_strerror(e));
+	}
+	secmem_free(rot.new_root, CRYPTO_KEY_LEN);
 	return e;
 }
 
@@ -741,47 +955,37 @@ int keystore_rotate(struct keystore *ks, const char *new_pass, size_t new_pass_l
 {
 	if (ks->root == NULL)
 		return -EPERM;
-	uint8_t file[ROOT_FILE_LEN], old[ROOT_FILE_LEN];
+	uint8_t old[ROOT_FILE_LEN];
 	struct root_head h;
-	struct rewrap rw = { secmem_alloc(CRYPTO_KEY_LEN), ks->root_gen + 1, keyset_new() };
-	int e = rw.new_root && rw.k ? root_read(ks, old, &h) : -ENOMEM;
+	struct rotation rot = { .old_gen = ks->root_gen, .new_gen = ks->root_gen + 1,
+				.new_root = secmem_alloc(CRYPTO_KEY_LEN) };
+	int e = rot.new_root != NULL ? root_read(ks, old, &h) : -ENOMEM;
 	if (e == 0)
-		e = crypto_random(rw.new_root, CRYPTO_KEY_LEN);
+		e = crypto_random(rot.new_root, CRYPTO_KEY_LEN);
+	if (e == 0)
+		e = root_build(ks->s, ks->id, rot.new_gen, rot.new_root, new_pass, new_pass_len,
+			       h.n, h.r, h.p, rot.root_file);
 	/*
-	 * Key sets first, root file last. A crash in between leaves key sets
-	 * under two root keys: the ones already re-wrapped name the new
-	 * generation and are refused by the old root; docs/format/keystore.md
-	 * says how an operator recovers (rotate again from the old passphrase
-	 * is not possible for those). To keep that window small every step is
-	 * a single durable replace.
+	 * The journal first: from here on any unlock of the old root key
+	 * completes the rotation, so no key set is ever left under a root key
+	 * nobody holds. -EEXIST: one is pending already (unlock resumes it).
 	 */
 	if (e == 0)
-		e = root_build(ks->s, ks->id, rw.new_gen, rw.new_root, new_pass, new_pass_len,
-			       h.n, h.r, h.p, file);
+		e = rotation_write(ks, &rot);
 	if (e == 0)
-		e = keysets_each(ks, rewrap_one, &rw);
-	if (e == 0)
-		e = keystore_replace(ks, "root", file, sizeof file);
-	if (e == 0) {
-		/* Shares of the old root key are useless now; so is their split. */
-		int r = keystore_overwrite_remove(ks->dfd, "split");
-		if (r != 0 && r != -ENOENT)
-			e = r;
-	}
-	if (e == 0) {
-		memcpy(ks->root, rw.new_root, CRYPTO_KEY_LEN);
-		ks->root_gen = rw.new_gen;
-		(void)root_check(ks->s, ks->root, ks->check);
-		e = keystore_record(ks, "rotate", "-", "root key replaced");
-	}
-	if (e != 0)
-		log_errorx("keystore rotation failed: %s", coffer_strerror(e));
-	secmem_free(rw.new_root, CRYPTO_KEY_LEN);
-	keyset_free(rw.k);
+		e = rotation_finish(ks, &rot);
+	if (e == -EEXIST)
+		log_errorx("a rotation of the root key is already pending; unlock the keystore "
+			   "to complete it");
+	else if (e != 0)
+		log_errorx("keystore rotation failed: %s (an unlock completes a rotation that "
+			   "got as far as its journal)", coffer_strerror(e));
+	secmem_free(rot.new_root, CRYPTO_KEY_LEN);
 	return e;
 }
 
 struct export_scan {
+	const struct suite *s;      /* the keystore's: exports are recorded by its hash */
 	const char *dataset;
 	unsigned remote;
 	int err;
@@ -804,10 +1008,11 @@ static int shred_export(const struct keystore_record *rec, void *arg)
 	}
 	path++;
 	struct buf b = { 0 };
-	uint8_t sum[32];
+	uint8_t sum[CRYPTO_HASH_LEN];
 	char hex[65];
-	bool here = io_read_file_at(AT_FDCWD, path, &b, 1u << 20) == 0 &&
-		    crypto_sha256(b.data, b.len, sum) == 0;
+	/* Exports are recorded by absolute path; anything else is not ours to remove. */
+	bool here = path[0] == '/' && io_read_file_at(AT_FDCWD, path, &b, 1u << 20) == 0 &&
+		    suite_hash(sc->s, b.data, b.len, sum) == 0;
 	buf_fini(&b);
 	if (here) {
 		hex_encode(sum, 32, hex);
@@ -833,8 +1038,11 @@ int keystore_shred(struct keystore *ks, const char *dataset_id, const char *reas
 	e = keystore_overwrite_remove(ks->dfd, name);
 	if (e == -ENOENT) {
 		int64_t when = 0;
-		if (keystore_is_shredded(ks, dataset_id, &when) == 1)
+		if (keystore_is_shredded(ks, dataset_id, &when) == 1) {
+			if (n_remote != NULL)
+				*n_remote = 0; /* counted by the first shred */
 			return 0; /* done already: shredding is idempotent */
+		}
 		log_errorx("the keystore holds no key set for dataset %s", dataset_id);
 		return e;
 	}
@@ -844,14 +1052,15 @@ int keystore_shred(struct keystore *ks, const char *dataset_id, const char *reas
 		return e;
 	}
 	struct buf rec = { 0 };
-	struct export_scan sc = { dataset_id, 0, 0 };
+	struct export_scan sc = { ks->s, dataset_id, 0, 0 };
 	e = keystore_records_read(ks, &rec);
 	if (e == 0)
 		e = keystore_records_parse((const char *)rec.data, rec.len, shred_export, &sc);
 	buf_fini(&rec);
 	if (e == 0)
 		e = sc.err;
-	char detail[600];
+	/* The reason is cut to what a record holds; the audit trail keeps it whole. */
+	char detail[KEYSTORE_DETAIL_MAX + 1];
 	snprintf(detail, sizeof detail, "remote copies %u; %s", sc.remote,
 		 reason != NULL ? reason : "");
 	for (char *c = detail; *c; c++)

@@ -30,6 +30,11 @@
 
 #include "crypto/keyset.h"
 
+/* Dataset IDs are 32 lower-case hex digits (as catalog/catalog.h). */
+#ifndef DATASET_ID_LEN
+#define DATASET_ID_LEN 32
+#endif
+
 struct keystore_init_opts {
 	uint32_t suite;            /* seals the root key */
 	uint64_t scrypt_n;         /* default 2^15 */

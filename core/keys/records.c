@@ -11,9 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,20 +23,63 @@
 
 #define RECORDS_MAX (64u << 20)
 
+/*
+ * A line torn by a crash (the last bytes without their newline) is cut
+ * off before appending, or the next record would join it into one
+ * malformed line. A line is under 1024 bytes, so a torn one lies within
+ * the last 1024; a file whose tail has no newline there is damaged.
+ */
+static int cut_torn_line(int fd)
+{
+	struct stat st;
+	char tail[1024];
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (st.st_size == 0)
+		return 0;
+	size_t n = st.st_size < (off_t)sizeof tail ? (size_t)st.st_size : sizeof tail;
+	off_t start = st.st_size - (off_t)n;
+	int e = io_pread_all(fd, tail, n, start);
+	if (e != 0 || tail[n - 1] == '\n')
+		return e;
+	const char *nl = NULL;
+	for (size_t i = n; i-- > 0;)
+		if (tail[i] == '\n') {
+			nl = tail + i;
+			break;
+		}
+	if (nl == NULL && start != 0)
+		return -EBADMSG;
+	off_t keep = nl == NULL ? 0 : start + (nl - tail) + 1;
+	if (ftruncate(fd, keep) != 0)
+		return -errno;
+	return 0;
+}
+
+static bool field_ok(const char *f, size_t max, bool may_be_empty)
+{
+	size_t n = strlen(f);
+	return (may_be_empty || n > 0) && n <= max && strpbrk(f, "\t\n") == NULL;
+}
+
 int keystore_record(struct keystore *ks, const char *op, const char *dataset,
 		    const char *detail)
 {
-	if (strpbrk(op, "\t\n") || strpbrk(dataset, "\t\n") || strpbrk(detail, "\t\n"))
+	if (!field_ok(op, KEYSTORE_OP_MAX, false) ||
+	    !field_ok(dataset, KEYSTORE_DATASET_MAX, false) ||
+	    !field_ok(detail, KEYSTORE_DETAIL_MAX, true))
 		return -EINVAL;
 	char line[1024];
 	int n = snprintf(line, sizeof line, "%lld\t%s\t%s\t%s\n", (long long)time(NULL), op,
 			 dataset, detail);
 	if (n < 0 || (size_t)n >= sizeof line)
 		return -EINVAL;
-	int fd = openat(ks->dfd, "records", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	int fd = openat(ks->dfd, "records", O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	int e = io_write_all(fd, line, (size_t)n);
+	int e = cut_torn_line(fd);
+	if (e == 0)
+		e = io_write_all(fd, line, (size_t)n);
 	if (e == 0 && fsync(fd) != 0)
 		e = -errno;
 	close(fd);

@@ -76,7 +76,8 @@ int session_clear(const uint8_t keystore_id[32])
 	session_desc(keystore_id, desc);
 	long k = keyctl_search(KEY_SPEC_USER_KEYRING, "user", desc, 0);
 	if (k < 0)
-		return errno == ENOKEY ? 0 : keyring_err();
+		return errno == ENOKEY || errno == EKEYEXPIRED || errno == EKEYREVOKED
+			       ? -ENOENT : keyring_err();
 	(void)keyctl_revoke((key_serial_t)k);
 	(void)keyctl_unlink((key_serial_t)k, KEY_SPEC_USER_KEYRING);
 	return 0;

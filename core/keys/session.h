@@ -19,7 +19,7 @@ int session_store(const uint8_t keystore_id[32], const uint8_t root[CRYPTO_KEY_L
 		  unsigned timeout_s);
 /* -ENOENT when no unexpired key is cached for this keystore. */
 int session_load(const uint8_t keystore_id[32], uint8_t root[CRYPTO_KEY_LEN]);
-/* Revokes the cached key, if any. */
+/* Revokes the cached key: 0, or -ENOENT if none was cached (or it expired). */
 int session_clear(const uint8_t keystore_id[32]);
 
 #endif

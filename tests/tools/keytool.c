@@ -10,6 +10,10 @@
  *   keytool open-pack --state-dir D --dataset NAME PACKFILE
  *       exit 0 if the pack's header opens under the dataset's keys, 1 if
  *       authentication fails, 2 on any other error
+ *
+ * --dataset-id ID may replace --dataset NAME, for key sets a keystore holds
+ * without a catalog row (imported from another site); shred then leaves
+ * the catalog alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,8 +36,8 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: keytool shred|dump-keyset --state-dir D --dataset NAME\n"
-			"       keytool open-pack --state-dir D --dataset NAME PACKFILE\n");
+	fprintf(stderr, "usage: keytool shred|dump-keyset --state-dir D --dataset NAME|--dataset-id ID\n"
+			"       keytool open-pack --state-dir D --dataset NAME|--dataset-id ID PACKFILE\n");
 	return 2;
 }
 
@@ -89,9 +93,10 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "dataset", required_argument, NULL, 'd' },
+		{ "dataset-id", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *state = NULL, *name = NULL;
+	const char *state = NULL, *name = NULL, *id = NULL;
 	struct catalog *cat = NULL;
 	struct keystore *ks = NULL;
 	struct keyset *k = NULL;
@@ -109,13 +114,18 @@ int main(int argc, char **argv)
 			state = optarg;
 		else if (opt == 'd')
 			name = optarg;
+		else if (opt == 'i')
+			id = optarg;
 		else
 			return usage();
 	}
 	bool pack = strcmp(cmd, "open-pack") == 0;
-	if (state == NULL || name == NULL || argc - optind != (pack ? 1 : 0))
+	if (state == NULL || (name == NULL) == (id == NULL) || argc - optind != (pack ? 1 : 0))
 		return usage();
-	if (catalog_open(state, &cat) != 0 || catalog_get(cat, name, &d) != 0) {
+	memset(&d, 0, sizeof d);
+	if (id != NULL) {
+		snprintf(d.id, sizeof d.id, "%s", id);
+	} else if (catalog_open(state, &cat) != 0 || catalog_get(cat, name, &d) != 0) {
 		fprintf(stderr, "keytool: no dataset %s\n", name);
 		goto out;
 	}
@@ -128,9 +138,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "keytool: shred: %s\n", coffer_strerror(e));
 			goto out;
 		}
-		if (catalog_mark_shredded(cat, name, (int64_t)time(NULL)) != 0)
+		if (cat != NULL && catalog_mark_shredded(cat, name, (int64_t)time(NULL)) != 0)
 			goto out;
-		printf("shredded %s (%u remote exports)\n", name, remote);
+		printf("shredded %s (%u remote exports)\n", name ? name : id, remote);
 		rc = 0;
 		goto out;
 	}

@@ -54,6 +54,95 @@ static inline void testutil_flip_byte(const char *path, off_t off, uint8_t mask)
 	close(fd);
 }
 
+/*
+ * Captures what the calls between testutil_stderr_begin and
+ * testutil_stderr_end write to stderr; end returns it (static storage,
+ * valid until the next capture, truncated at 4 KiB).
+ */
+static int testutil_saved_stderr = -1;
+static char testutil_cap_path[128];
+
+static inline void testutil_stderr_begin(void)
+{
+	snprintf(testutil_cap_path, sizeof testutil_cap_path, "/tmp/coffer-test-err.%d",
+		 (int)getpid());
+	fflush(stderr);
+	testutil_saved_stderr = dup(2);
+	int fd = open(testutil_cap_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	dup2(fd, 2);
+	close(fd);
+}
+
+static inline const char *testutil_stderr_end(void)
+{
+	static char text[4096];
+	fflush(stderr);
+	dup2(testutil_saved_stderr, 2);
+	close(testutil_saved_stderr);
+	int fd = open(testutil_cap_path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	unlink(testutil_cap_path);
+	text[n > 0 ? n : 0] = 0;
+	return text;
+}
+
+#ifdef COFFER_IO_IO_H
+#include <stdbool.h>
+
+/*
+ * Appends each path under dir and the whole content of each file to out,
+ * in readdir order: two calls on an unchanged tree give the same bytes.
+ */
+static inline void testutil_snapshot_tree(const char *dir, struct buf *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[512];
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		struct stat st;
+		assert_int_equal(lstat(path, &st), 0);
+		assert_int_equal(buf_put(out, path, strlen(path) + 1), 0);
+		if (S_ISDIR(st.st_mode)) {
+			testutil_snapshot_tree(path, out);
+			continue;
+		}
+		struct buf b = { 0 };
+		assert_int_equal(io_read_file_at(AT_FDCWD, path, &b, 1u << 20), 0);
+		assert_int_equal(buf_put(out, b.data, b.len), 0);
+		buf_fini(&b);
+	}
+	closedir(d);
+}
+
+/* True if needle (n bytes) occurs in any file under dir. */
+static inline bool testutil_tree_contains(const char *dir, const uint8_t *needle, size_t n)
+{
+	struct buf all = { 0 };
+	testutil_snapshot_tree(dir, &all);
+	bool found = false;
+	for (size_t i = 0; !found && i + n <= all.len; i++)
+		found = memcmp(all.data + i, needle, n) == 0;
+	buf_fini(&all);
+	return found;
+}
+
+static inline void testutil_assert_tree_unchanged(const char *dir, const struct buf *before)
+{
+	struct buf now = { 0 };
+	testutil_snapshot_tree(dir, &now);
+	assert_int_equal(now.len, before->len);
+	assert_memory_equal(now.data, before->data, now.len);
+	buf_fini(&now);
+}
+#endif
+
 #ifdef COFFER_REPO_REPO_H
 #include "util/hex.h"
 
