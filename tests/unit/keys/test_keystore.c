@@ -350,9 +350,9 @@ static void test_rotation_resumes(void **state)
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL)
 		if (strlen(de->d_name) == DATASET_ID_LEN)
-			snprintf(last, sizeof last, "%s", de->d_name);
+			memcpy(last, de->d_name, DATASET_ID_LEN + 1);
 	closedir(d);
-	char victim[192];
+	char victim[sizeof dir + sizeof last + 1];
 	snprintf(victim, sizeof victim, "%s/%s", dir, last);
 	assert_int_equal(io_read_file_at(AT_FDCWD, victim, &good, 1u << 16), 0);
 	testutil_flip_byte(victim, 70, 0x01);
