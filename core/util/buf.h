@@ -67,6 +67,14 @@ int rbuf_get_str(struct rbuf *r, size_t max, char **out);
 int rbuf_end(const struct rbuf *r);
 
 /* Little-endian helpers for fixed layouts. */
+static inline void le16_put(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
+}
+static inline uint16_t le16_get(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
 static inline void le32_put(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
