@@ -8,6 +8,7 @@
 #ifndef COFFER_BACKUP_BACKUP_H
 #define COFFER_BACKUP_BACKUP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,13 @@ struct backup_opts {
 	const char *dataset;          /* NULL in standalone mode */
 	backup_progress_fn progress;  /* may be NULL */
 	void *progress_arg;
+	/*
+	 * May be NULL. When another thread sets it the backup stops at the
+	 * next entry or chunk with -ECANCELED and writes no snapshot: what
+	 * was stored so far stays unreferenced until prune (a daemon stopping
+	 * or a job cancelled).
+	 */
+	const atomic_bool *cancel;
 };
 
 struct backup_result {

@@ -71,6 +71,12 @@ static void walk_progress(struct walk *w, bool force)
 
 /* Appends "/name", printable (util/escape.h), to the message path;
  * returns the length to restore. */
+static bool walk_cancelled(const struct walk *w)
+{
+	return w->o != NULL && w->o->cancel != NULL &&
+	       atomic_load_explicit(w->o->cancel, memory_order_relaxed);
+}
+
 static size_t path_push(struct walk *w, const uint8_t *name, size_t len)
 {
 	size_t old = w->path.len ? w->path.len - 1 : 0; /* without the NUL */
@@ -140,7 +146,7 @@ static int region_sink_write(void *arg, const void *p, size_t n)
 {
 	struct region_sink *rs = arg;
 	struct walk *w = rs->w;
-	int e = chunk_stream_write(w->cs, p, n);
+	int e = walk_cancelled(w) ? -ECANCELED : chunk_stream_write(w->cs, p, n);
 	if (e != 0) {
 		rs->err = e;
 		return e;
@@ -419,6 +425,10 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 		prefetch_push(pd, names[i], tree_find(&old, (const uint8_t *)names[i],
 						      strlen(names[i])));
 	for (size_t i = 0; i < n_names && e == 0; i++) {
+		if (walk_cancelled(w)) {
+			e = -ECANCELED;
+			break;
+		}
 		size_t ahead = i + WALK_PREFETCH_WINDOW;
 		if (ahead < n_names)
 			prefetch_push(pd, names[ahead], tree_find(&old, (const uint8_t *)names[ahead],
@@ -759,6 +769,10 @@ int backup_paths(struct repo *r, char *const *paths, size_t n_paths,
 	}
 	(void)buf_put(&w.path, "/", 2);
 	e = walk_vdir(&w, rootfd, &root, s.has_parent ? old_tree : NULL, s.tree);
+	if (e == -ECANCELED) {
+		log_warnx("backup cancelled: no snapshot was written");
+		goto out;
+	}
 	if (e != 0) {
 		log_errorx("backup failed: %s", coffer_strerror(e));
 		goto out;

@@ -6,6 +6,7 @@
 #ifndef COFFER_REPO_MAINT_H
 #define COFFER_REPO_MAINT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,10 +15,26 @@
 
 struct check_opts {
 	bool read_data; /* read every pack: hash, header, every blob's MAC */
-	/* With read_data, called after each pack (may be NULL). */
+	/*
+	 * With read_data, called after each pack (may be NULL); packs_done is
+	 * the position in the list of every pack, read or not (with a share,
+	 * count the calls for the packs actually read).
+	 */
 	void (*progress)(uint64_t packs_done, uint64_t packs_total, uint64_t bytes_done,
 			 uint64_t bytes_total, void *arg);
 	void *progress_arg;
+	/*
+	 * With read_data and share_of > 0, only the packs whose ID's first
+	 * four bytes (little-endian) are share_slot modulo share_of are read:
+	 * share_of consecutive slots read every pack once (a verification
+	 * cycle, docs/daemons.md). The structural checks cover every pack.
+	 */
+	uint32_t share_of, share_slot;
+	/*
+	 * May be NULL. Set by another thread, a read_data check stops before
+	 * the next pack with -ECANCELED (a daemon stopping).
+	 */
+	const atomic_bool *cancel;
 };
 
 struct check_result {

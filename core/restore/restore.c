@@ -1660,8 +1660,15 @@ int restore_to_dir(struct repo *r, const struct snapshot *snap, const char *targ
 		goto out;
 	}
 	progress(&c, true);
-	while (c.depth > 0 && e == 0)
+	while (c.depth > 0 && e == 0) {
+		if (o != NULL && o->cancel != NULL &&
+		    atomic_load_explicit(o->cancel, memory_order_relaxed)) {
+			log_warnx("restore cancelled: %s is incomplete", target);
+			e = -ECANCELED;
+			break;
+		}
 		e = step(&c);
+	}
 	/* The root, left, settles when the last deferred directory does. */
 	while (e == 0 && c.n_frames > 0)
 		e = pump(&c, true, false);

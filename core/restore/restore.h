@@ -6,6 +6,7 @@
 #ifndef COFFER_RESTORE_RESTORE_H
 #define COFFER_RESTORE_RESTORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,12 @@ struct restore_opts {
 	 * progress callback is always called from the calling thread.
 	 */
 	size_t threads;
+	/*
+	 * May be NULL. Set by another thread, the restore stops at the next
+	 * entry with -ECANCELED (restore_to_dir only); files being written are
+	 * removed, directories made so far stay.
+	 */
+	const atomic_bool *cancel;
 };
 
 struct restore_result {

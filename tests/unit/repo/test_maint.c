@@ -976,6 +976,107 @@ static void test_check_delta_base_damaged(void **state)
 	assert_int_equal(repo_prune(f->r, &pr), 0);
 }
 
+/* ---- verification shares (check_opts.share_of) ---- */
+
+#define SHARE_PACKS 24
+#define SHARE_OF 5
+
+struct pack_names {
+	char v[64][65];
+	size_t n;
+};
+
+static int collect_pack_name(const char *name, uint64_t size, void *arg)
+{
+	struct pack_names *pn = arg;
+	(void)size;
+	assert_true(pn->n < 64);
+	snprintf(pn->v[pn->n++], sizeof pn->v[0], "%s", name);
+	return 0;
+}
+
+/* The share slot of a pack: the first four bytes of its ID, little-endian, mod n. */
+static uint32_t pack_slot(const char *hex, uint32_t n)
+{
+	uint8_t id[32];
+	assert_int_equal(hex_decode(hex, id, 32), 0);
+	return ((uint32_t)id[0] | (uint32_t)id[1] << 8 | (uint32_t)id[2] << 16 |
+		(uint32_t)id[3] << 24) % n;
+}
+
+static void count_progress(uint64_t packs_done, uint64_t packs_total, uint64_t bytes_done,
+			   uint64_t bytes_total, void *arg)
+{
+	(void)packs_done, (void)packs_total, (void)bytes_done, (void)bytes_total;
+	(*(uint64_t *)arg)++;
+}
+
+/*
+ * SHARE_OF consecutive slots read every pack exactly once: each slot the
+ * packs whose ID's first four bytes (little-endian) are the slot modulo
+ * SHARE_OF, and a damaged pack is found by its slot only.
+ */
+static void test_check_share(void **state)
+{
+	struct fx *f = *state;
+	struct pack_names pn = { .n = 0 };
+	uint64_t want[SHARE_OF] = { 0 }, sum = 0, calls;
+	struct check_opts o = { .read_data = true, .progress = count_progress,
+				.progress_arg = &calls, .share_of = SHARE_OF };
+	struct check_result res;
+	/* One pack per flush: 4 from the fixture, the rest one blob each. */
+	for (uint32_t i = 0; i < SHARE_PACKS - 4; i++) {
+		uint8_t id[32];
+		save_data(f->r, 100 + i, id);
+		assert_int_equal(repo_flush(f->r), 0);
+	}
+	reopen(f);
+	assert_int_equal(store_list(repo_store(f->r), STORE_PACK, collect_pack_name, &pn), 0);
+	assert_int_equal(pn.n, SHARE_PACKS);
+	for (size_t i = 0; i < pn.n; i++)
+		want[pack_slot(pn.v[i], SHARE_OF)]++;
+	for (uint32_t slot = 0; slot < SHARE_OF; slot++) {
+		o.share_slot = slot;
+		calls = 0;
+		assert_int_equal(repo_check(f->r, &o, &res), 0);
+		assert_int_equal(res.packs, SHARE_PACKS);
+		assert_int_equal(res.packs_read, want[slot]);
+		assert_int_equal(calls, want[slot]);
+		sum += res.packs_read;
+	}
+	assert_int_equal(sum, SHARE_PACKS);
+	/* share_of 0 and 1 both read everything. */
+	for (uint32_t of = 0; of <= 1; of++) {
+		o.share_of = of;
+		o.share_slot = 0;
+		assert_int_equal(repo_check(f->r, &o, &res), 0);
+		assert_int_equal(res.packs_read, SHARE_PACKS);
+	}
+
+	/* Damage in one pack is seen by its own slot, and by no other. */
+	char path[512], hex[65];
+	uint32_t off;
+	pack_path_of(f, f->a1, path, sizeof path, hex, &off);
+	testutil_flip_byte(path, off + 40, 0x01);
+	uint32_t bad = pack_slot(hex, SHARE_OF);
+	o.share_of = SHARE_OF;
+	for (uint32_t slot = 0; slot < SHARE_OF; slot++) {
+		o.share_slot = slot;
+		if (slot != bad) {
+			assert_int_equal(repo_check(f->r, &o, &res), 0);
+			assert_int_equal(res.damaged_packs, 0);
+			continue;
+		}
+		cap_start();
+		int e = repo_check(f->r, &o, &res);
+		char *out = cap_end();
+		assert_int_equal(e, -EBADMSG);
+		assert_int_equal(res.damaged_packs, 1);
+		assert_non_null(strstr(out, hex));
+		free(out);
+	}
+}
+
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
@@ -1004,6 +1105,7 @@ int main(void)
 						teardown_repo),
 		cmocka_unit_test_setup_teardown(test_check_delta_base_damaged, setup_repo,
 						teardown_repo),
+		cmocka_unit_test_setup_teardown(test_check_share, setup_repo, teardown_repo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
