@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "io/io.h"
 #include "util/log.h"
 
 #define LINE_MAX_LEN 4096
@@ -49,7 +50,7 @@ const char levels_default_conf[] =
 /* Which keys a level has set, to refuse a key given twice. */
 enum {
 	SEEN_NAME = 1, SEEN_SUITE = 2, SEEN_REPL = 4, SEEN_RET = 8, SEEN_DRILL = 16,
-	SEEN_POOL = 32,
+	SEEN_POOL = 32, SEEN_CONC = 64,
 };
 
 struct parser {
@@ -224,6 +225,7 @@ static int level_section(struct parser *p, char *s)
 	p->cur = &nv[p->l->n++];
 	memset(p->cur, 0, sizeof *p->cur);
 	p->cur->number = (unsigned)num;
+	p->cur->concurrency = 1;
 	p->cur->line = p->line;
 	p->seen = 0;
 	return 0;
@@ -274,6 +276,14 @@ static int level_key(struct parser *p, char *s)
 	} else if (strcmp(key, "drill") == 0) {
 		bit = SEEN_DRILL;
 		ok = parse_duration(val, &lv->drill_s) == 0;
+	} else if (strcmp(key, "concurrency") == 0) {
+		bit = SEEN_CONC;
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(val, &end, 10);
+		ok = *val >= '0' && *val <= '9' && *end == 0 && errno == 0 && v >= 1 && v <= 64;
+		if (ok)
+			lv->concurrency = (unsigned)v;
 	} else if (strcmp(key, "pool") == 0) {
 		bit = SEEN_POOL;
 		if (p->seen & bit)
@@ -295,10 +305,11 @@ static int level_key(struct parser *p, char *s)
 			"required or optional",
 			"N followed by s, m, h, d or w (N > 0, at most 100 years)",
 			"a directory other than /, without . or .. components",
+			"a whole number from 1 to 64",
 		};
 		const char *rule = bit == SEEN_NAME ? rules[0] : bit == SEEN_SUITE ? rules[1] :
 				   bit == SEEN_REPL ? rules[2] : bit == SEEN_POOL ? rules[4] :
-				   rules[3];
+				   bit == SEEN_CONC ? rules[5] : rules[3];
 		bad(p, p->line, "bad value for %s (expected %s)", key, rule);
 		return -EINVAL;
 	}
@@ -417,28 +428,14 @@ int levels_load(const char *config_dir, const char *state_dir, struct levels **o
 		log_errorx("cannot read %s: %s", path, coffer_strerror(e));
 		return e;
 	}
-	char *text = malloc(CONF_MAX_SIZE);
-	size_t got = 0;
-	int e = text ? 0 : -ENOMEM;
-	while (e == 0 && got < CONF_MAX_SIZE) {
-		ssize_t n = read(fd, text + got, CONF_MAX_SIZE - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			e = -errno;
-		else if (n == 0)
-			break;
-		else
-			got += (size_t)n;
-	}
+	struct buf text = { 0 };
+	int e = io_read_fd(fd, &text, CONF_MAX_SIZE);
 	close(fd);
-	if (e == 0 && got == CONF_MAX_SIZE)
-		e = -EFBIG;
 	if (e != 0)
 		log_errorx("cannot read %s: %s", path, coffer_strerror(e));
 	else
-		e = levels_parse(text, got, path, state_dir, out);
-	free(text);
+		e = levels_parse((const char *)text.data, text.len, path, state_dir, out);
+	buf_fini(&text);
 	return e;
 }
 

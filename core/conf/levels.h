@@ -16,6 +16,7 @@
  *   retention = 365d          (N followed by s, m, h, d or w)
  *   drill = 90d
  *   pool = pools/important    (relative: under the state directory)
+ *   concurrency = 1           (jobs of this pool running at once, 1-64)
  *
  * A malformed file is refused whole, with a message naming the file, the
  * line and the rule broken; nothing is ever half applied.
@@ -41,6 +42,7 @@ struct level {
 	uint64_t retention_s;      /* 0: not set (keep everything) */
 	uint64_t drill_s;          /* 0: no drill schedule */
 	char *pool;                /* absolute, normalised */
+	unsigned concurrency;      /* jobs of this pool that may run at once (default 1) */
 	unsigned line;             /* of the [level N] header */
 };
 

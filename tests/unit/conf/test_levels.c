@@ -49,7 +49,7 @@ static void test_fields(void **state)
 	(void)state;
 	struct levels *l = NULL;
 	const char *text = "# top\n\n[level 7]\r\n  name=top-secret \n"
-			   "retention = 2w\ndrill = 36h\npool = /srv//pool7/\n"
+			   "retention = 2w\ndrill = 36h\npool = /srv//pool7/\nconcurrency = 3\n"
 			   "[ level 2 ]\nname = low\npool = p2\n";
 	assert_int_equal(parse(text, &l), 0);
 	assert_int_equal(l->n, 2);
@@ -63,6 +63,8 @@ static void test_fields(void **state)
 	assert_int_equal(l->v[1].suite, LEVEL_SUITE_ANY);
 	assert_false(l->v[1].replication_required);
 	assert_string_equal(l->v[0].pool, "/var/lib/coffer/p2");
+	assert_int_equal(l->v[1].concurrency, 3);
+	assert_int_equal(l->v[0].concurrency, 1); /* the default */
 	levels_free(l);
 }
 
@@ -95,6 +97,11 @@ static void test_refused(void **state)
 		"[level 1]\nname = a\npool = /var/lib/coffer/a/b\n[level 2]\nname = b\npool = a\n",
 		"[level 1]\nname = a\npool = a\n[level 2]\nname = a\npool = b\n", /* same name */
 		"[level 1]\nname = a\npool a\n",
+		"[level 1]\nname = a\npool = a\nconcurrency = 0\n",
+		"[level 1]\nname = a\npool = a\nconcurrency = 65\n",
+		"[level 1]\nname = a\npool = a\nconcurrency = 2x\n",
+		"[level 1]\nname = a\npool = a\nconcurrency = -1\n",
+		"[level 1]\nname = a\npool = a\nconcurrency = 1\nconcurrency = 2\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct levels *l = (struct levels *)0x1;
