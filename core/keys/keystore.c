@@ -424,7 +424,8 @@ int keystore_split(struct keystore *ks, unsigned n, unsigned m, const char *dir)
 	return e;
 }
 
-int keystore_unlock_shares(struct keystore *ks, const char *const *files, size_t n)
+int keystore_unlock_share_data(struct keystore *ks, const uint8_t *const *data,
+				const size_t *lens, const char *const *names, size_t n)
 {
 	uint8_t split_id[16];
 	uint32_t split_gen;
@@ -441,17 +442,9 @@ int keystore_unlock_shares(struct keystore *ks, const char *const *files, size_t
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct buf b = { 0 };
-		e = io_read_file_at(AT_FDCWD, files[i], &b, 4096);
+		e = keystore_share_parse(data[i], lens[i], f);
 		if (e != 0) {
-			log_errorx("cannot read share file %s: %s", files[i], coffer_strerror(e));
-			buf_fini(&b);
-			goto out;
-		}
-		e = keystore_share_parse(b.data, b.len, f);
-		buf_fini(&b);
-		if (e != 0) {
-			log_errorx("share file %s is corrupted (%s)", files[i],
+			log_errorx("share file %s is corrupted (%s)", names[i],
 				   e == -ENOTSUP ? "newer format version or unknown suite"
 						 : "checksum mismatch");
 			goto out;
@@ -467,7 +460,7 @@ int keystore_unlock_shares(struct keystore *ks, const char *const *files, size_t
 		else if (memcmp(f->split_id, split_id, 16) != 0)
 			why = "is from an earlier split (the root key was split again since)";
 		if (why != NULL) {
-			log_errorx("share file %s %s", files[i], why);
+			log_errorx("share file %s %s", names[i], why);
 			e = -EACCES;
 			goto out;
 		}
@@ -493,6 +486,36 @@ out:
 	secmem_free(sh, (n ? n : 1) * sizeof *sh);
 	secmem_free(root, CRYPTO_KEY_LEN);
 	secmem_free(f, sizeof *f);
+	return e;
+}
+
+int keystore_unlock_shares(struct keystore *ks, const char *const *files, size_t n)
+{
+	uint8_t **data = calloc(n ? n : 1, sizeof *data);
+	size_t *lens = calloc(n ? n : 1, sizeof *lens);
+	int e = data != NULL && lens != NULL ? 0 : -ENOMEM;
+	for (size_t i = 0; e == 0 && i < n; i++) {
+		struct buf b = { 0 };
+		e = io_read_file_at(AT_FDCWD, files[i], &b, 4096);
+		if (e != 0) {
+			log_errorx("cannot read share file %s: %s", files[i], coffer_strerror(e));
+			buf_fini(&b);
+			break;
+		}
+		/* Into locked memory: a share is secret material in the clear. */
+		if ((data[i] = secmem_alloc(b.len ? b.len : 1)) == NULL)
+			e = -ENOMEM;
+		else
+			memcpy(data[i], b.data, b.len);
+		lens[i] = b.len;
+		buf_fini(&b);
+	}
+	if (e == 0)
+		e = keystore_unlock_share_data(ks, (const uint8_t *const *)data, lens, files, n);
+	for (size_t i = 0; data != NULL && i < n; i++)
+		secmem_free(data[i], lens != NULL && lens[i] ? lens[i] : 1);
+	free(data);
+	free(lens);
 	return e;
 }
 

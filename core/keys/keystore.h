@@ -63,6 +63,9 @@ int keystore_unlock_passphrase(struct keystore *ks, const char *pass, size_t pas
  * keystore, split or root-key generation, is named; duplicates count once.
  */
 int keystore_unlock_shares(struct keystore *ks, const char *const *files, size_t n);
+/* The same with the share files' bytes in memory; names[i] names share i in messages. */
+int keystore_unlock_share_data(struct keystore *ks, const uint8_t *const *data,
+			       const size_t *lens, const char *const *names, size_t n);
 /*
  * Unlocks with the root key itself (from the session cache, session.h).
  * -EACCES if it is not this keystore's current root key.
