@@ -1,0 +1,211 @@
+/*
+ * The schemas of every message of protocol version 1: the one place that
+ * says what each request, reply and event carries. docs/protocol/ipc.md
+ * lists the same tables for people; tests/unit/ipc/test_ipc.c checks that
+ * every schema here is well formed and round-trips.
+ *
+ * Limits are chosen to bound memory per frame, not to fit any data: a
+ * path is at most PATH_MAX (4096), a name 64, a message 1024 or 2048.
+ */
+#include "ipc/ipc.h"
+
+#define F(k, m, n) { (k), (m), NULL, 0, (n), false }
+#define SECRET(k, m, n) { (k), (m), NULL, 0, (n), true }
+#define L(m, it, n) { IPC_LIST, (m), (it), (uint8_t)(sizeof(it) / sizeof((it)[0])), (n), false }
+#define NAME_MAX_LEN 64
+#define PATH_LEN 4096
+#define TEXT_LEN 1024
+
+static const struct ipc_field none[1] = { F(IPC_U8, 0, "unused") };
+
+/* HELLO */
+static const struct ipc_field hello[] = { F(IPC_STR, NAME_MAX_LEN, "client") };
+static const struct ipc_field hello_reply[] = {
+	F(IPC_STR, 32, "daemon"), F(IPC_STR, 32, "version"), F(IPC_U32, 0, "protocol"),
+	F(IPC_U32, 0, "uid"), F(IPC_U32, 0, "gid"), F(IPC_U32, 0, "roles"),
+	F(IPC_STR, 256, "roles_text"), F(IPC_U8, 0, "dev_mode"),
+};
+static const struct ipc_field status_reply[] = {
+	F(IPC_STR, 32, "daemon"), F(IPC_STR, 32, "version"), F(IPC_I64, 0, "started"),
+	F(IPC_U8, 0, "keystore"), F(IPC_U32, 0, "running"), F(IPC_U32, 0, "queued"),
+	F(IPC_STR, TEXT_LEN, "detail"),
+};
+
+/* Keystore */
+static const struct ipc_field share_item[] = { SECRET(IPC_BYTES, 4096, "share") };
+static const struct ipc_field unlock[] = {
+	SECRET(IPC_STR, TEXT_LEN, "passphrase"), L(64, share_item, "shares"),
+};
+
+/* Datasets */
+#define DATASET_FIELDS                                                            \
+	F(IPC_STR, NAME_MAX_LEN, "name"), F(IPC_STR, 32, "id"), F(IPC_U32, 0, "level"), \
+	F(IPC_STR, NAME_MAX_LEN, "owner"), F(IPC_STR, 32, "suite"),                   \
+	F(IPC_STR, PATH_LEN, "pool"), F(IPC_STR, PATH_LEN, "repo"),                   \
+	F(IPC_I64, 0, "created"), F(IPC_U8, 0, "state"), F(IPC_I64, 0, "shredded")
+static const struct ipc_field dataset_item[] = { DATASET_FIELDS };
+static const struct ipc_field dataset_name[] = { F(IPC_STR, NAME_MAX_LEN, "dataset") };
+static const struct ipc_field dataset_create[] = {
+	F(IPC_STR, NAME_MAX_LEN, "name"), F(IPC_U32, 0, "level"),
+	F(IPC_STR, NAME_MAX_LEN, "owner"), F(IPC_STR, 32, "suite"),
+};
+static const struct ipc_field dataset_create_reply[] = {
+	F(IPC_STR, 32, "id"), F(IPC_STR, PATH_LEN, "repo"),
+};
+static const struct ipc_field dataset_list_reply[] = { L(10000, dataset_item, "datasets") };
+static const struct ipc_field dataset_show_reply[] = { DATASET_FIELDS,
+						       F(IPC_U32, 0, "key_generations") };
+
+/* Policies */
+static const struct ipc_field path_item[] = { F(IPC_STR, PATH_LEN, "path") };
+#define POLICY_FIELDS                                                             \
+	F(IPC_STR, 128, "calendar"), L(256, path_item, "sources"),                   \
+	F(IPC_U32, 0, "keep_last"), F(IPC_U32, 0, "keep_daily"),                      \
+	F(IPC_U32, 0, "keep_weekly"), F(IPC_U32, 0, "keep_monthly"),                  \
+	F(IPC_U32, 0, "keep_yearly"), F(IPC_U32, 0, "verify_days")
+static const struct ipc_field policy_set[] = {
+	F(IPC_STR, NAME_MAX_LEN, "dataset"), F(IPC_U32, 0, "mask"), POLICY_FIELDS,
+};
+static const struct ipc_field policy_show_reply[] = {
+	F(IPC_STR, NAME_MAX_LEN, "dataset"), POLICY_FIELDS,
+};
+
+/* Jobs of backupd */
+static const struct ipc_field tag_item[] = { F(IPC_STR, NAME_MAX_LEN, "tag") };
+static const struct ipc_field backup[] = {
+	F(IPC_STR, NAME_MAX_LEN, "dataset"), L(256, path_item, "paths"),
+	L(32, tag_item, "tags"), F(IPC_STR, 128, "request_key"), F(IPC_U32, 0, "attempt"),
+	F(IPC_U8, 0, "watch"),
+};
+static const struct ipc_field retention[] = {
+	F(IPC_STR, NAME_MAX_LEN, "dataset"), F(IPC_STR, 128, "request_key"),
+	F(IPC_U32, 0, "attempt"), F(IPC_U8, 0, "watch"),
+};
+static const struct ipc_field job_id_reply[] = { F(IPC_U64, 0, "job") };
+static const struct ipc_field snapshot_item[] = {
+	F(IPC_STR, 64, "id"), F(IPC_I64, 0, "time"), F(IPC_STR, 65536, "paths"),
+	F(IPC_STR, 4096, "tags"), F(IPC_STR, 256, "hostname"), F(IPC_U64, 0, "files"),
+	F(IPC_U64, 0, "bytes"), F(IPC_STR, 64, "parent"),
+};
+static const struct ipc_field snapshots_reply[] = { L(100000, snapshot_item, "snapshots") };
+
+/* Jobs of restored */
+static const struct ipc_field restore[] = {
+	F(IPC_STR, NAME_MAX_LEN, "dataset"), F(IPC_STR, 64, "snapshot"),
+	F(IPC_STR, PATH_LEN, "target"), L(256, path_item, "includes"), F(IPC_U8, 0, "watch"),
+};
+static const struct ipc_field verify[] = {
+	F(IPC_STR, NAME_MAX_LEN, "dataset"), F(IPC_U32, 0, "cycle_days"),
+	F(IPC_U32, 0, "slot"), F(IPC_STR, 128, "request_key"), F(IPC_U32, 0, "attempt"),
+	F(IPC_U8, 0, "watch"),
+};
+
+/* Job queries */
+#define JOB_FIELDS                                                                \
+	F(IPC_U64, 0, "id"), F(IPC_STR, 16, "kind"), F(IPC_STR, NAME_MAX_LEN, "dataset"), \
+	F(IPC_STR, 16, "daemon"), F(IPC_STR, 16, "state"), F(IPC_U32, 0, "requested_by"), \
+	F(IPC_I64, 0, "created"), F(IPC_I64, 0, "started"), F(IPC_I64, 0, "finished"),  \
+	F(IPC_U64, 0, "files"), F(IPC_U64, 0, "bytes"), F(IPC_U64, 0, "errors"),         \
+	F(IPC_STR, 64, "snapshot"), F(IPC_STR, TEXT_LEN, "message"),                      \
+	F(IPC_U32, 0, "attempt"), F(IPC_STR, 8192, "params")
+static const struct ipc_field job_item[] = { JOB_FIELDS };
+static const struct ipc_field jobs[] = {
+	F(IPC_STR, NAME_MAX_LEN, "dataset"), F(IPC_U32, 0, "limit"),
+};
+static const struct ipc_field jobs_reply[] = { L(1000, job_item, "jobs") };
+static const struct ipc_field job_id[] = { F(IPC_U64, 0, "job") };
+static const struct ipc_field message_item[] = {
+	F(IPC_I64, 0, "time"), F(IPC_U8, 0, "level"), F(IPC_STR, 2048, "text"),
+};
+static const struct ipc_field job_show_reply[] = { JOB_FIELDS,
+						   L(1000, message_item, "messages") };
+
+/* Scheduler */
+static const struct ipc_field schedule_item[] = {
+	F(IPC_STR, NAME_MAX_LEN, "dataset"), F(IPC_STR, 16, "kind"),
+	F(IPC_STR, 128, "calendar"), F(IPC_I64, 0, "next_run"), F(IPC_I64, 0, "last_slot"),
+	F(IPC_U64, 0, "last_job"), F(IPC_U32, 0, "failures"), F(IPC_STR, 32, "state"),
+};
+static const struct ipc_field schedule_reply[] = { L(10000, schedule_item, "entries") };
+
+/* Events */
+static const struct ipc_field ev_progress[] = {
+	F(IPC_U64, 0, "job"), F(IPC_U64, 0, "files"), F(IPC_U64, 0, "bytes"),
+	F(IPC_U64, 0, "total"), F(IPC_U64, 0, "errors"), F(IPC_STR, PATH_LEN, "current"),
+};
+static const struct ipc_field ev_log[] = {
+	F(IPC_U64, 0, "job"), F(IPC_U8, 0, "level"), F(IPC_STR, 2048, "text"),
+};
+static const struct ipc_field ev_done[] = {
+	F(IPC_U64, 0, "job"), F(IPC_STR, 16, "state"), F(IPC_STR, TEXT_LEN, "message"),
+	F(IPC_STR, 64, "snapshot"),
+};
+static const struct ipc_field error[] = {
+	F(IPC_U32, 0, "code"), F(IPC_STR, TEXT_LEN, "message"),
+};
+
+#define S(t, name, f) { (t), (name), (f), (uint8_t)(sizeof(f) / sizeof((f)[0])) }
+#define EMPTY(t, name) { (t), (name), none, 0 }
+static const struct ipc_schema schemas[] = {
+	S(IPC_HELLO, "hello", hello),
+	S(IPC_HELLO | IPC_REPLY, "hello reply", hello_reply),
+	EMPTY(IPC_STATUS, "status"),
+	S(IPC_STATUS | IPC_REPLY, "status reply", status_reply),
+	S(IPC_KEYSTORE_UNLOCK, "keystore unlock", unlock),
+	EMPTY(IPC_KEYSTORE_UNLOCK | IPC_REPLY, "keystore unlock reply"),
+	EMPTY(IPC_KEYSTORE_LOCK, "keystore lock"),
+	EMPTY(IPC_KEYSTORE_LOCK | IPC_REPLY, "keystore lock reply"),
+	S(IPC_DATASET_CREATE, "dataset create", dataset_create),
+	S(IPC_DATASET_CREATE | IPC_REPLY, "dataset create reply", dataset_create_reply),
+	EMPTY(IPC_DATASET_LIST, "dataset list"),
+	S(IPC_DATASET_LIST | IPC_REPLY, "dataset list reply", dataset_list_reply),
+	S(IPC_DATASET_SHOW, "dataset show", dataset_name),
+	S(IPC_DATASET_SHOW | IPC_REPLY, "dataset show reply", dataset_show_reply),
+	S(IPC_POLICY_SET, "policy set", policy_set),
+	EMPTY(IPC_POLICY_SET | IPC_REPLY, "policy set reply"),
+	S(IPC_POLICY_SHOW, "policy show", dataset_name),
+	S(IPC_POLICY_SHOW | IPC_REPLY, "policy show reply", policy_show_reply),
+	S(IPC_BACKUP, "backup", backup),
+	S(IPC_BACKUP | IPC_REPLY, "backup reply", job_id_reply),
+	S(IPC_RETENTION, "retention", retention),
+	S(IPC_RETENTION | IPC_REPLY, "retention reply", job_id_reply),
+	S(IPC_SNAPSHOTS, "snapshots", dataset_name),
+	S(IPC_SNAPSHOTS | IPC_REPLY, "snapshots reply", snapshots_reply),
+	S(IPC_RESTORE, "restore", restore),
+	S(IPC_RESTORE | IPC_REPLY, "restore reply", job_id_reply),
+	S(IPC_VERIFY, "verify", verify),
+	S(IPC_VERIFY | IPC_REPLY, "verify reply", job_id_reply),
+	S(IPC_JOBS, "jobs", jobs),
+	S(IPC_JOBS | IPC_REPLY, "jobs reply", jobs_reply),
+	S(IPC_JOB_SHOW, "job show", job_id),
+	S(IPC_JOB_SHOW | IPC_REPLY, "job show reply", job_show_reply),
+	S(IPC_JOB_CANCEL, "job cancel", job_id),
+	EMPTY(IPC_JOB_CANCEL | IPC_REPLY, "job cancel reply"),
+	S(IPC_JOB_WATCH, "job watch", job_id),
+	EMPTY(IPC_JOB_WATCH | IPC_REPLY, "job watch reply"),
+	EMPTY(IPC_SCHEDULE, "schedule"),
+	S(IPC_SCHEDULE | IPC_REPLY, "schedule reply", schedule_reply),
+	S(IPC_EV_PROGRESS, "progress event", ev_progress),
+	S(IPC_EV_LOG, "log event", ev_log),
+	S(IPC_EV_DONE, "done event", ev_done),
+	S(IPC_ERROR, "error", error),
+};
+
+const struct ipc_schema *ipc_schema(uint16_t type)
+{
+	for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++)
+		if (schemas[i].type == type)
+			return &schemas[i];
+	return NULL;
+}
+
+const struct ipc_schema *ipc_schema_at(size_t i)
+{
+	return i < sizeof schemas / sizeof schemas[0] ? &schemas[i] : NULL;
+}
+
+const char *ipc_type_name(uint16_t type)
+{
+	const struct ipc_schema *s = ipc_schema(type);
+	return s != NULL ? s->name : "unknown";
+}
