@@ -7,6 +7,7 @@ pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing)
 pkg_check_modules(ARCHIVE REQUIRED IMPORTED_TARGET libarchive)
 pkg_check_modules(KEYUTILS REQUIRED IMPORTED_TARGET libkeyutils)
 pkg_check_modules(SQLITE REQUIRED IMPORTED_TARGET sqlite3)
+pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 pkg_check_modules(CMOCKA IMPORTED_TARGET cmocka)
 # Debian's librsync-dev ships no pkg-config file.
 find_path(LIBRSYNC_INCLUDE_DIR librsync.h REQUIRED)

@@ -7,6 +7,7 @@ packages=(
 	build-essential cmake pkg-config git
 	libssl-dev libzstd-dev liburing-dev librsync-dev libarchive-dev
 	libsqlite3-dev libcmocka-dev libkeyutils-dev
+	libsystemd-dev             # sd_notify: daemon readiness and watchdog
 	clang libclang-rt-14-dev   # libFuzzer and sanitizer runtimes
 	acl attr                   # setfacl/getfattr for the fidelity tests
 	python3                    # JSON and zip checks in the CLI tests
