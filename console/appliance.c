@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "console.h"
+#include "dataset/dataset.h"
 #include "io/io.h"
 #include "keys/keystore.h"
 #include "keys/session.h"
@@ -93,56 +94,32 @@ int console_keystore_unlocked(const struct common_opts *c, struct keystore **out
 
 struct repo *console_open_dataset(const struct common_opts *c)
 {
-	const char *state = console_state_dir(c);
-	struct catalog *cat = NULL;
 	struct keystore *ks = NULL;
-	struct keyset *k = NULL;
 	struct repo *r = NULL;
-	struct dataset *d = malloc(sizeof *d);
+	struct catalog *cat = NULL;
+	struct dataset d;
+	const char *state = console_state_dir(c);
 	char when[32];
-	int e;
-	if (d == NULL)
-		return NULL;
+	/* Refusals that need no key come before the passphrase is asked for. */
 	if (catalog_open(state, &cat) != 0)
-		goto out;
-	e = catalog_get(cat, c->dataset, d);
+		return NULL;
+	int e = catalog_get(cat, c->dataset, &d);
+	catalog_close(cat);
 	if (e == -ENOENT)
 		log_errorx("no dataset '%s' (see 'coffer dataset list')", c->dataset);
 	if (e != 0)
-		goto out;
-	if (d->state == DATASET_SHREDDED) {
+		return NULL;
+	if (d.state == DATASET_SHREDDED) {
 		log_errorx("dataset '%s' was crypto-shredded on %s: its keys are destroyed and "
-			   "its data can never be read again", d->name,
-			   fmt_time(d->shredded, when, sizeof when));
-		goto out;
+			   "its data can never be read again", d.name,
+			   fmt_time(d.shredded, when, sizeof when));
+		return NULL;
 	}
 	if (console_keystore_unlocked(c, &ks) != 0)
-		goto out;
-	k = keyset_new();
-	if (k == NULL)
-		goto out;
-	e = keystore_keyset_get(ks, d->id, k);
-	if (e == -EKEYREVOKED) {
-		log_errorx("dataset '%s' was crypto-shredded: its keys are destroyed and its "
-			   "data can never be read again", d->name);
-		goto out;
-	}
-	if (e != 0) {
-		log_errorx("cannot get the keys of dataset '%s': %s", d->name, coffer_strerror(e));
-		goto out;
-	}
-	if (repo_probe(d->repo) != 0)
-		goto out;
-	e = repo_open_keyed(d->repo, k, &r);
-	if (e == -EACCES)
-		log_errorx("the keys of dataset '%s' do not open %s", d->name, d->repo);
-	else if (e != 0)
-		log_errorx("cannot open %s: %s", d->repo, coffer_strerror(e));
-out:
-	keyset_free(k);
+		return NULL;
+	/* dataset_open says why it failed. */
+	(void)dataset_open(state, ks, c->dataset, NULL, &r);
 	keystore_close(ks);
-	catalog_close(cat);
-	free(d);
 	return r;
 }
 

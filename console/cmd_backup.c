@@ -2,12 +2,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "backup/backup.h"
 #include "console.h"
+#include "daemon.h"
 #include "util/hex.h"
 #include "util/log.h"
 
@@ -29,7 +31,51 @@ static void backup_usage(void)
 {
 	fprintf(stderr, "usage: coffer backup (--repo DIR | --dataset NAME) [--tag TAG]... [--threads N] PATH...\n"
 			"       coffer backup (--repo DIR | --dataset NAME) [--tag TAG]... [--threads N] --from-archive FILE|-\n"
-			"--threads: compression and encryption workers (default: the number of cores)\n");
+			"       coffer backup --dataset NAME [--run-dir DIR] [--detach] [--tag TAG]... [PATH...]\n"
+			"--threads: compression and encryption workers (default: the number of cores)\n"
+			"Through the daemons (--run-dir or COFFER_RUN_DIR), the paths default to the\n"
+			"dataset policy's sources and --detach returns once the job is queued.\n");
+}
+
+/*
+ * The backup as a job of coffer-backupd: queued, then followed with live
+ * progress until it ends (unless detach). Exit 3 when it ran but some
+ * source items could not be read.
+ */
+static int backup_via_daemon(const struct common_opts *c, char **paths, size_t n_paths,
+			     char **tags, size_t n_tags, bool detach)
+{
+	struct ipc_client *cl = console_connect(c, "backupd");
+	struct ipc_writer w;
+	int rc = EXIT_FAIL;
+	char abs[PATH_MAX];
+	if (cl == NULL)
+		return EXIT_FAIL;
+	ipc_writer_init(&w, IPC_BACKUP, ipc_next_reqid(cl));
+	ipc_put_str(&w, c->dataset);
+	ipc_put_list(&w, (uint32_t)n_paths);
+	for (size_t i = 0; i < n_paths; i++) {
+		/* The daemon reads the path as it is; relative means relative to here. */
+		if (realpath(paths[i], abs) == NULL) {
+			log_errorx("cannot back up %s: %s", paths[i], strerror(errno));
+			goto out;
+		}
+		ipc_put_str(&w, abs);
+	}
+	ipc_put_list(&w, (uint32_t)n_tags);
+	for (size_t i = 0; i < n_tags; i++)
+		ipc_put_str(&w, tags[i]);
+	ipc_put_str(&w, "");
+	ipc_put_u32(&w, 1);
+	ipc_put_u8(&w, !detach);
+	struct job_end end = { "", "", "" };
+	rc = console_run_job(cl, "backupd", &w, "backup", c, detach, &end);
+	if (rc == EXIT_OK && strstr(end.message, "could not be read") != NULL)
+		rc = EXIT_PARTIAL;
+out:
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	return rc;
 }
 
 static void print_result(const struct common_opts *c, const struct backup_result *res)
@@ -74,6 +120,7 @@ int cmd_backup(int argc, char **argv)
 		{ "tag", required_argument, NULL, 't' },
 		{ "from-archive", required_argument, NULL, 'A' },
 		{ "threads", required_argument, NULL, 'T' },
+		{ "detach", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct common_opts c = { 0 };
@@ -83,6 +130,7 @@ int cmd_backup(int argc, char **argv)
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = cores > 0 ? (unsigned)cores : 1;
 	int opt, rc = EXIT_FAIL;
+	bool detach = false;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (common_opt(&c, opt, optarg))
 			continue;
@@ -98,6 +146,7 @@ int cmd_backup(int argc, char **argv)
 			break;
 		}
 		case 'A': archive = optarg; break;
+		case 'd': detach = true; break;
 		case 'T':
 			if (parse_threads(optarg, &threads) != 0) {
 				free(tags);
@@ -109,6 +158,17 @@ int cmd_backup(int argc, char **argv)
 		}
 	}
 	int n_paths = argc - optind;
+	if (c.dataset != NULL && c.repo == NULL && console_run_dir(&c) != NULL) {
+		if (archive != NULL) {
+			log_errorx("--from-archive is not taken by the daemons yet; run it in direct "
+				   "mode (without --run-dir)");
+			free(tags);
+			return EXIT_USAGE;
+		}
+		rc = backup_via_daemon(&c, argv + optind, (size_t)n_paths, tags, n_tags, detach);
+		free(tags);
+		return rc;
+	}
 	if (common_require_target(&c, "backup") != 0 ||
 	    (archive == NULL && n_paths == 0) || (archive != NULL && n_paths != 0)) {
 		backup_usage();

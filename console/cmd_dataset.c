@@ -7,7 +7,6 @@
  * remains.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +15,10 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
-#include "conf/levels.h"
 #include "console.h"
+#include "daemon.h"
+#include "conf/levels.h"
+#include "dataset/dataset.h"
 #include "crypto/keyset.h"
 #include "keys/keystore.h"
 #include "keys/site.h"
@@ -80,64 +81,11 @@ static int ds_parse(int argc, char **argv, struct ds_args *a, bool want_name)
 	return -1;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)f;
-	if (flag == FTW_DP)
-		return rmdir(path) == 0 || errno == ENOENT ? 0 : -1;
-	return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-/* Removes a repository this command created (only ever such a one). */
-static void remove_tree(const char *dir)
-{
-	struct stat st;
-	if (lstat(dir, &st) != 0 && errno == ENOENT)
-		return;
-	if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-		log_warn("cannot remove %s; remove it by hand", dir);
-}
-
-/* mkdir -p for a pool (mode 0700: only the appliance reads pools). */
-static int make_dirs(const char *path)
-{
-	char tmp[DATASET_PATH_MAX];
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s", path) >= sizeof tmp)
-		return -ENAMETOOLONG;
-	for (char *p = tmp + 1;; p++) {
-		if (*p != '/' && *p != 0)
-			continue;
-		char saved = *p;
-		*p = 0;
-		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-			return -errno;
-		*p = saved;
-		if (saved == 0)
-			return 0;
-	}
-}
-
-static int owner_valid(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > DATASET_OWNER_MAX)
-		return 0;
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
 static int ds_create(struct ds_args *a)
 {
-	struct levels *lv = NULL;
-	struct catalog *cat = NULL;
 	struct keystore *ks = NULL;
-	struct keyset *k = NULL;
 	struct dataset *d = calloc(1, sizeof *d);
-	bool repo_made = false, keys_put = false, in_tx = false;
-	int rc = EXIT_FAIL, e;
+	int rc = EXIT_FAIL;
 	if (d == NULL)
 		return EXIT_FAIL;
 	if (!a->have_level || a->owner == NULL) {
@@ -145,98 +93,48 @@ static int ds_create(struct ds_args *a)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if (!dataset_name_valid(a->name)) {
-		log_errorx("bad dataset name '%s' (1-64 of A-Z a-z 0-9 . _ -, not starting "
-			   "with . or -)", a->name);
+	struct dataset_create_req req = { .name = a->name, .level = a->level, .owner = a->owner };
+	if (a->suite != NULL && parse_suite(a->suite, &req.suite) != 0) {
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if (!owner_valid(a->owner)) {
-		log_errorx("bad owner (1-64 printable characters)");
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	const char *state = console_state_dir(&a->c);
-	if (levels_load(console_config_dir(&a->c), state, &lv) != 0)
-		goto out;
-	const struct level *l = levels_find(lv, a->level);
-	if (l == NULL) {
-		log_errorx("no level %u in levels.conf", a->level);
-		goto out;
-	}
-	uint32_t suite = l->suite != LEVEL_SUITE_ANY ? l->suite : SUITE_INTERNATIONAL;
-	if (a->suite != NULL) {
-		if (parse_suite(a->suite, &suite) != 0) {
-			rc = EXIT_USAGE;
-			goto out;
+	if (console_run_dir(&a->c) != NULL) {
+		struct ipc_client *cl = console_connect(&a->c, "backupd");
+		struct ipc_writer w;
+		struct ipc_msg m;
+		ipc_writer_init(&w, IPC_DATASET_CREATE, 1);
+		ipc_put_str(&w, a->name);
+		ipc_put_u32(&w, a->level);
+		ipc_put_str(&w, a->owner);
+		ipc_put_str(&w, a->suite);
+		if (cl != NULL && console_call(cl, "backupd", &w, &m) == 0) {
+			struct ipc_reader rd;
+			ipc_reader_init(&rd, &m);
+			snprintf(d->name, sizeof d->name, "%s", a->name);
+			d->level = a->level;
+			(void)ipc_get_str(&rd, d->id, sizeof d->id);
+			(void)ipc_get_str(&rd, d->repo, sizeof d->repo);
+			rc = EXIT_OK;
 		}
-	}
-	char why[256];
-	if (level_allows_suite(l, suite, why, sizeof why) != 0) {
-		log_errorx("refused by policy: %s", why);
+		ipc_writer_fini(&w);
+		ipc_close(cl);
+		if (rc == EXIT_OK)
+			goto print;
 		goto out;
 	}
-	if (suite_by_id(suite) == NULL) {
-		log_errorx("the %s suite is not available in this build",
-			   level_suite_rule_name(suite));
+	/* Refusals that need no key come before the passphrase is asked for. */
+	if (!dataset_name_valid(a->name) || !dataset_owner_valid(a->owner)) {
+		(void)dataset_create(console_state_dir(&a->c), console_config_dir(&a->c), NULL,
+				     &req, d);
+		rc = EXIT_USAGE;
 		goto out;
 	}
 	if (console_keystore_unlocked(&a->c, &ks) != 0)
 		goto out;
-	if (catalog_open(state, &cat) != 0)
+	/* dataset_create says why it failed. */
+	if (dataset_create(console_state_dir(&a->c), console_config_dir(&a->c), ks, &req, d) != 0)
 		goto out;
-
-	snprintf(d->name, sizeof d->name, "%s", a->name);
-	snprintf(d->owner, sizeof d->owner, "%s", a->owner);
-	d->level = l->number;
-	d->suite = suite;
-	d->created = (int64_t)time(NULL);
-	if (catalog_new_id(d->id) != 0 ||
-	    (size_t)snprintf(d->pool, sizeof d->pool, "%s", l->pool) >= sizeof d->pool ||
-	    (size_t)snprintf(d->repo, sizeof d->repo, "%s/%s", l->pool, d->id) >=
-		    sizeof d->repo) {
-		log_errorx("cannot make a dataset ID or path");
-		goto out;
-	}
-	/* The row first, inside a transaction committed only at the end. */
-	if (catalog_begin(cat) != 0)
-		goto out;
-	in_tx = true;
-	e = catalog_add(cat, d);
-	if (e == -EEXIST) {
-		log_errorx("dataset '%s' already exists", d->name);
-		goto out;
-	}
-	if (e != 0)
-		goto out;
-	e = make_dirs(d->pool);
-	if (e != 0) {
-		log_errorx("cannot create pool %s: %s", d->pool, coffer_strerror(e));
-		goto out;
-	}
-	k = keyset_new();
-	if (k == NULL || keyset_generate(k, suite) != 0) {
-		log_errorx("cannot generate the dataset's keys");
-		goto out;
-	}
-	struct repo_init_opts o;
-	repo_init_opts_default(&o);
-	o.suite = suite;
-	repo_made = true; /* from here a partial directory may exist */
-	e = repo_init_keyed(d->repo, k, &o);
-	if (e != 0) {
-		log_errorx("cannot create repository %s: %s", d->repo, coffer_strerror(e));
-		goto out;
-	}
-	e = keystore_keyset_put(ks, d->id, k);
-	if (e != 0) {
-		log_errorx("cannot store the dataset's keys: %s", coffer_strerror(e));
-		goto out;
-	}
-	keys_put = true;
-	if (catalog_commit(cat) != 0)
-		goto out;
-	in_tx = false;
+print:
 	if (a->c.json) {
 		printf("{\"dataset\":");
 		json_cstr(stdout, d->name);
@@ -244,27 +142,11 @@ static int ds_create(struct ds_args *a)
 		json_cstr(stdout, d->repo);
 		printf("}\n");
 	} else if (!a->c.quiet) {
-		printf("created dataset %s (level %u %s, %s suite) at %s\n", d->name, d->level,
-		       l->name, level_suite_rule_name(suite), d->repo);
+		printf("created dataset %s (level %u) at %s\n", d->name, d->level, d->repo);
 	}
 	rc = EXIT_OK;
 out:
-	if (rc != EXIT_OK) {
-		/*
-		 * Undo in reverse. Keys stored for a dataset that will not exist
-		 * are destroyed like a shredded dataset's: they protect nothing.
-		 */
-		if (keys_put)
-			(void)keystore_shred(ks, d->id, "dataset creation rolled back", NULL);
-		if (repo_made)
-			remove_tree(d->repo);
-		if (in_tx)
-			catalog_rollback(cat);
-	}
-	keyset_free(k);
-	catalog_close(cat);
 	keystore_close(ks);
-	levels_free(lv);
 	free(d);
 	return rc;
 }
@@ -308,15 +190,53 @@ static int list_one(const struct dataset *d, void *arg)
 	return 0;
 }
 
+/* The datasets as backupd lists them, printed by list_one. */
+static int list_via_daemon(struct ds_args *a, struct list_ctx *lc)
+{
+	struct ipc_client *cl = console_connect(&a->c, "backupd");
+	struct ipc_writer w;
+	struct ipc_msg m;
+	int e = cl != NULL ? 0 : -ECONNREFUSED;
+	ipc_writer_init(&w, IPC_DATASET_LIST, 1);
+	if (e == 0)
+		e = console_call(cl, "backupd", &w, &m);
+	if (e == 0) {
+		struct ipc_reader rd;
+		uint32_t n = 0;
+		struct dataset d;
+		ipc_reader_init(&rd, &m);
+		(void)ipc_get_list(&rd, &n);
+		if (lc->json)
+			printf("[");
+		for (uint32_t i = 0; i < n; i++) {
+			console_get_dataset(&rd, &d);
+			list_one(&d, lc);
+		}
+	}
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	return e;
+}
+
 static int ds_list(struct ds_args *a)
 {
 	struct catalog *cat = NULL;
 	struct list_ctx lc = { .json = a->c.json };
+	int e;
+	if (console_run_dir(&a->c) != NULL) {
+		if ((e = list_via_daemon(a, &lc)) != 0)
+			return EXIT_FAIL;
+		if (lc.json)
+			printf("]\n");
+		else if (lc.n == 0 && !a->c.quiet)
+			printf("no datasets\n");
+		return EXIT_OK;
+	}
 	if (catalog_open(console_state_dir(&a->c), &cat) != 0)
 		return EXIT_FAIL;
 	if (lc.json)
 		printf("[");
-	int e = catalog_list(cat, list_one, &lc);
+	e = catalog_list(cat, list_one, &lc);
 	if (lc.json)
 		printf("]\n");
 	else if (e == 0 && lc.n == 0 && !a->c.quiet)
@@ -336,27 +256,10 @@ static int ds_lookup(struct ds_args *a, struct catalog **cat, struct dataset *d)
 	return e == 0 ? 0 : -1;
 }
 
-static int ds_show(struct ds_args *a)
+/* Prints one dataset; gens < 0: key generations unknown. */
+static void show_print(const struct ds_args *a, const struct dataset *d, long gens)
 {
-	struct catalog *cat = NULL;
-	struct keystore *ks = NULL;
-	struct keyset *k = NULL;
-	struct dataset *d = malloc(sizeof *d);
-	int rc = EXIT_FAIL;
-	long gens = -1; /* unknown: shredded */
 	char when[32];
-	if (d == NULL || ds_lookup(a, &cat, d) != 0)
-		goto out;
-	if (d->state == DATASET_ACTIVE) {
-		if (console_keystore_unlocked(&a->c, &ks) != 0)
-			goto out;
-		k = keyset_new();
-		if (k == NULL || keystore_keyset_get(ks, d->id, k) != 0) {
-			log_errorx("cannot read the keys of dataset '%s'", d->name);
-			goto out;
-		}
-		gens = k->n_gens;
-	}
 	const char *st = d->state == DATASET_SHREDDED ? "shredded" : "active";
 	if (a->c.json) {
 		printf("{\"name\":");
@@ -375,21 +278,64 @@ static int ds_show(struct ds_args *a)
 			printf(",\"key_generations\":null");
 		printf(",\"state\":\"%s\",\"created\":%lld,\"shredded\":%lld}\n", st,
 		       (long long)d->created, (long long)d->shredded);
-	} else {
-		printf("name             %s\nid               %s\nlevel            %u\nowner            ",
-		       d->name, d->id, d->level);
-		print_escaped(stdout, (const uint8_t *)d->owner, strlen(d->owner));
-		printf("\nsuite            %s\npool             %s\nrepository       %s\n",
-		       suite_label(d->suite), d->pool, d->repo);
-		if (gens >= 0)
-			printf("key generations  %ld (new data uses generation %ld)\n", gens,
-			       gens - 1);
-		printf("created          %s\n", fmt_time(d->created, when, sizeof when));
-		printf("state            %s", st);
-		if (d->state == DATASET_SHREDDED)
-			printf(" on %s", fmt_time(d->shredded, when, sizeof when));
-		printf("\n");
+		return;
 	}
+	printf("name             %s\nid               %s\nlevel            %u\nowner            ",
+	       d->name, d->id, d->level);
+	print_escaped(stdout, (const uint8_t *)d->owner, strlen(d->owner));
+	printf("\nsuite            %s\npool             %s\nrepository       %s\n",
+	       suite_label(d->suite), d->pool, d->repo);
+	if (gens >= 0)
+		printf("key generations  %ld (new data uses generation %ld)\n", gens, gens - 1);
+	printf("created          %s\n", fmt_time(d->created, when, sizeof when));
+	printf("state            %s", st);
+	if (d->state == DATASET_SHREDDED)
+		printf(" on %s", fmt_time(d->shredded, when, sizeof when));
+	printf("\n");
+}
+
+static int ds_show(struct ds_args *a)
+{
+	struct catalog *cat = NULL;
+	struct keystore *ks = NULL;
+	struct keyset *k = NULL;
+	struct dataset *d = malloc(sizeof *d);
+	int rc = EXIT_FAIL;
+	long gens = -1; /* unknown: shredded */
+	if (d == NULL)
+		goto out;
+	if (console_run_dir(&a->c) != NULL) {
+		struct ipc_client *cl = console_connect(&a->c, "backupd");
+		struct ipc_writer w;
+		struct ipc_msg m;
+		uint32_t g = 0;
+		ipc_writer_init(&w, IPC_DATASET_SHOW, 1);
+		ipc_put_str(&w, a->name);
+		if (cl != NULL && console_call(cl, "backupd", &w, &m) == 0) {
+			struct ipc_reader rd;
+			ipc_reader_init(&rd, &m);
+			console_get_dataset(&rd, d);
+			(void)ipc_get_u32(&rd, &g);
+			show_print(a, d, g > 0 ? (long)g : -1);
+			rc = EXIT_OK;
+		}
+		ipc_writer_fini(&w);
+		ipc_close(cl);
+		goto out;
+	}
+	if (ds_lookup(a, &cat, d) != 0)
+		goto out;
+	if (d->state == DATASET_ACTIVE) {
+		if (console_keystore_unlocked(&a->c, &ks) != 0)
+			goto out;
+		k = keyset_new();
+		if (k == NULL || keystore_keyset_get(ks, d->id, k) != 0) {
+			log_errorx("cannot read the keys of dataset '%s'", d->name);
+			goto out;
+		}
+		gens = k->n_gens;
+	}
+	show_print(a, d, gens);
 	rc = EXIT_OK;
 out:
 	keyset_free(k);

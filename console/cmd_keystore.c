@@ -5,6 +5,10 @@
  * the root key in the kernel keyring (keys/session.h) so that the commands
  * that follow need no passphrase; where there is no keyring each command
  * asks. Crypto-shredding is deliberately not offered here.
+ *
+ * Through the daemons (a run directory, daemon.h) unlock, lock and status
+ * act on the keystore sessions of coffer-backupd and coffer-restored, the
+ * two daemons that hold keys, instead of the kernel keyring.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +20,7 @@
 
 #include "catalog/catalog.h"
 #include "console.h"
+#include "daemon.h"
 #include "keys/keystore.h"
 #include "keys/session.h"
 #include "keys/site.h"
@@ -41,7 +46,9 @@ static void keystore_usage(void)
 		"       coffer keystore import FILE --sender PUBKEY\n"
 		"All take --state-dir DIR (else $COFFER_STATE_DIR, else /var/lib/coffer).\n"
 		"The passphrase comes from --passphrase-file FILE, $COFFER_PASSPHRASE_FILE or\n"
-		"the terminal; unlock caches the root key so later commands need none.\n");
+		"the terminal; unlock caches the root key so later commands need none.\n"
+		"Through the daemons (--run-dir DIR or COFFER_RUN_DIR) unlock and lock act on\n"
+		"coffer-backupd and coffer-restored, and status also shows their state.\n");
 }
 
 /* Options of every keystore subcommand, parsed in one place. */
@@ -130,6 +137,149 @@ static int ks_parse(int argc, char **argv, struct ks_args *a, bool want_file)
 	return -1; /* parsed: go on */
 }
 
+/* ---- through the daemons ------------------------------------------------ */
+
+/* The daemons that hold keys; the scheduler holds none. */
+static const char *const key_daemons[] = { "backupd", "restored" };
+#define N_KEY_DAEMONS (sizeof key_daemons / sizeof key_daemons[0])
+#define UNLOCK_PASS_MAX 1024 /* the protocol's passphrase field */
+
+/*
+ * What to send: the passphrase, or the share files' bytes. Everything
+ * here is secret: buf_fini and passphrase_free wipe it.
+ */
+struct unlock_secret {
+	char *pass;
+	size_t pass_len;
+	struct buf shares[SHARES_MAX];
+	size_t n_shares;
+};
+
+static void unlock_secret_fini(struct unlock_secret *u)
+{
+	if (u->pass != NULL)
+		passphrase_free(u->pass, u->pass_len);
+	for (size_t i = 0; i < u->n_shares; i++)
+		buf_fini(&u->shares[i]);
+}
+
+static int unlock_secret_read(const struct ks_args *a, struct unlock_secret *u)
+{
+	if (a->n_shares == 0) {
+		if (passphrase_get(&a->c, false, &u->pass, &u->pass_len) != 0)
+			return -1;
+		if (u->pass_len > UNLOCK_PASS_MAX || memchr(u->pass, 0, u->pass_len) != NULL) {
+			log_errorx("the daemons take a passphrase of at most %d bytes without NUL "
+				   "bytes", UNLOCK_PASS_MAX);
+			return -1;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < a->n_shares; i++) {
+		int e = io_read_file_at(AT_FDCWD, a->shares[i], &u->shares[i], 4096);
+		u->n_shares++;
+		if (e == -EFBIG)
+			log_errorx("%s is larger than any share file (4096 bytes)", a->shares[i]);
+		else if (e != 0)
+			log_errorx("cannot read share file %s: %s", a->shares[i], coffer_strerror(e));
+		if (e != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Sends type (KEYSTORE_UNLOCK with u, or KEYSTORE_LOCK) to every daemon
+ * that holds keys. A daemon not running is reported and skipped; one that
+ * refuses is an error. EXIT_OK when at least one daemon did it and none
+ * refused.
+ */
+static int ks_daemons_send(const struct ks_args *a, uint16_t type, const struct unlock_secret *u)
+{
+	const char *run = console_run_dir(&a->c);
+	const char *done = type == IPC_KEYSTORE_UNLOCK ? "unlocked" : "locked";
+	unsigned ok = 0, failed = 0;
+	for (size_t d = 0; d < N_KEY_DAEMONS; d++) {
+		const char *name = key_daemons[d];
+		struct ipc_client *cl = NULL;
+		int e = ipc_connect(run, name, &cl);
+		if (e == -ENOENT || e == -ECONNREFUSED) {
+			log_warnx("coffer-%s is not running (no answer on %s/%s.sock): its keystore "
+				  "was not %s", name, run, name, done);
+			continue;
+		}
+		if (e != 0) {
+			log_errorx("cannot reach coffer-%s at %s: %s", name, run, coffer_strerror(e));
+			failed++;
+			continue;
+		}
+		struct ipc_writer w;
+		struct ipc_msg m;
+		ipc_writer_init(&w, type, ipc_next_reqid(cl));
+		if (type == IPC_KEYSTORE_UNLOCK) {
+			ipc_put_strn(&w, u->pass, u->pass_len);
+			ipc_put_list(&w, (uint32_t)u->n_shares);
+			for (size_t i = 0; i < u->n_shares; i++)
+				ipc_put_bytes(&w, u->shares[i].data, u->shares[i].len);
+		}
+		if (console_call(cl, name, &w, &m) == 0) {
+			ok++;
+			if (!a->c.quiet)
+				printf("keystore %s in coffer-%s\n", done, name);
+		} else {
+			failed++;
+		}
+		ipc_writer_fini(&w); /* wipes the secret */
+		ipc_close(cl);
+	}
+	if (ok == 0 && failed == 0)
+		log_errorx("no daemon that holds keys is running under %s", run);
+	return ok > 0 && failed == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+static int ks_unlock_daemons(struct ks_args *a)
+{
+	struct unlock_secret u = { 0 };
+	int rc = EXIT_FAIL;
+	if (unlock_secret_read(a, &u) == 0)
+		rc = ks_daemons_send(a, IPC_KEYSTORE_UNLOCK, &u);
+	unlock_secret_fini(&u);
+	return rc;
+}
+
+/* The daemons' keystore states, after the local status (JSON: inside its object). */
+static bool ks_status_daemons(const struct ks_args *a, bool json)
+{
+	const char *run = console_run_dir(&a->c);
+	bool any = false;
+	if (json)
+		printf("\"daemons\":{");
+	else
+		printf("daemons          (%s)\n", run);
+	for (size_t d = 0; d < N_KEY_DAEMONS; d++) {
+		struct daemon_probe p;
+		char what[1200];
+		console_probe(run, key_daemons[d], 5000, &p);
+		if (p.state == PROBE_UP) {
+			snprintf(what, sizeof what, "%s", console_keystore_state(p.keystore));
+			any = true;
+		} else if (p.state == PROBE_DOWN) {
+			snprintf(what, sizeof what, "not running");
+		} else {
+			snprintf(what, sizeof what, "unknown: %.1100s", p.error);
+		}
+		if (json) {
+			printf("%s\"%s\":", d ? "," : "", key_daemons[d]);
+			json_cstr(stdout, what);
+		} else {
+			printf("  coffer-%-9s %s\n", key_daemons[d], what);
+		}
+	}
+	if (json)
+		printf("}");
+	return any;
+}
+
 static int ks_init(struct ks_args *a)
 {
 	struct keystore_init_opts o;
@@ -187,6 +337,8 @@ static int ks_split(struct ks_args *a)
 
 static int ks_unlock(struct ks_args *a)
 {
+	if (console_run_dir(&a->c) != NULL)
+		return ks_unlock_daemons(a);
 	struct keystore *ks = NULL;
 	const char *state = console_state_dir(&a->c);
 	int e = keystore_open(state, &ks), rc = EXIT_FAIL;
@@ -234,6 +386,8 @@ out:
 
 static int ks_lock(struct ks_args *a)
 {
+	if (console_run_dir(&a->c) != NULL)
+		return ks_daemons_send(a, IPC_KEYSTORE_LOCK, NULL);
 	struct keystore *ks = NULL;
 	const char *state = console_state_dir(&a->c);
 	int e = keystore_open(state, &ks);
@@ -305,11 +459,21 @@ static int ks_status(struct ks_args *a)
 	struct keystore *ks = NULL;
 	struct catalog *cat = NULL;
 	const char *state = console_state_dir(&a->c);
+	bool via_daemons = console_run_dir(&a->c) != NULL;
 	int e = keystore_open(state, &ks);
 	if (e == -ENOENT)
 		log_errorx("no keystore in %s (run 'coffer keystore init')", state);
-	if (e != 0)
+	if (e != 0 && !via_daemons)
 		return EXIT_FAIL;
+	if (e != 0) {
+		/* This user may not read the state directory: the daemons still answer. */
+		if (a->c.json)
+			printf("{");
+		bool any = ks_status_daemons(a, a->c.json);
+		if (a->c.json)
+			printf("}\n");
+		return any ? EXIT_OK : EXIT_FAIL;
+	}
 	uint8_t *root = secmem_alloc(CRYPTO_KEY_LEN);
 	bool cached = false;
 	if (root != NULL) {
@@ -330,8 +494,13 @@ static int ks_status(struct ks_args *a)
 		json_cstr(stdout, state);
 		printf(",\"keystore\":\"%s\",\"suite\":", id);
 		json_cstr(stdout, sname);
-		printf(",\"unlocked\":%s,\"datasets\":%u,\"shredded\":%u}\n",
+		printf(",\"unlocked\":%s,\"datasets\":%u,\"shredded\":%u",
 		       cached ? "true" : "false", counts[0], counts[1]);
+		if (via_daemons) {
+			printf(",");
+			(void)ks_status_daemons(a, true);
+		}
+		printf("}\n");
 	} else {
 		printf("state directory  %s\nkeystore         %s\nsuite            %s\n"
 		       "session          %s\ndatasets         %u active, %u shredded\n",
@@ -339,6 +508,8 @@ static int ks_status(struct ks_args *a)
 		       cached ? "unlocked (root key cached in the kernel keyring)"
 			      : "locked (commands ask for the passphrase)",
 		       counts[0], counts[1]);
+		if (via_daemons)
+			(void)ks_status_daemons(a, false);
 	}
 	keystore_close(ks);
 	return EXIT_OK;

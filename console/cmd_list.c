@@ -1,4 +1,8 @@
-/* coffer snapshots, coffer ls, coffer stats: read-only listings. */
+/*
+ * coffer snapshots, coffer ls, coffer stats: read-only listings.
+ * snapshots --dataset NAME goes through coffer-backupd when there are
+ * daemons (daemon.h); the others read the repository directly.
+ */
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -6,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "console.h"
+#include "daemon.h"
 #include "repo/maint.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -75,48 +80,190 @@ static void snapshot_json(FILE *f, const uint8_t id[32], const struct snapshot *
 		(unsigned long long)st->errors, (unsigned long long)st->duration_ns);
 }
 
+/* The fields coffer-backupd's listing carries, under snapshot_json's names. */
+static void snapshot_json_brief(FILE *f, const uint8_t id[32], const struct snapshot *s)
+{
+	fprintf(f, "{\"id\":");
+	json_hex(f, id, 32);
+	fprintf(f, ",\"time\":%lld,\"hostname\":", (long long)s->time.sec);
+	json_cstr(f, s->hostname);
+	fprintf(f, ",\"paths\":");
+	json_strings(f, s->paths, s->n_paths);
+	fprintf(f, ",\"tags\":");
+	json_strings(f, s->tags, s->n_tags);
+	fprintf(f, ",\"dataset\":");
+	json_cstr(f, s->dataset);
+	fprintf(f, ",\"parent\":");
+	if (s->has_parent)
+		json_hex(f, s->parent, 32);
+	else
+		fprintf(f, "null");
+	fprintf(f, ",\"stats\":{\"files\":%llu,\"bytes\":%llu}}",
+		(unsigned long long)s->stats.files, (unsigned long long)s->stats.bytes);
+}
+
+/*
+ * Prints a snapshot listing, oldest first, as text or JSON. full: the
+ * entries were read from the repository; otherwise they came from
+ * coffer-backupd, which sends only the ID, time, host, paths, tags,
+ * files, bytes and parent, and JSON leaves out the fields it lacks.
+ */
+static void snapshots_print(const struct common_opts *c, const struct snapshot_entry *e,
+			    size_t n, bool full)
+{
+	if (c->json) {
+		printf("[");
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				printf(",\n");
+			if (full)
+				snapshot_json(stdout, e[i].id, &e[i].snap);
+			else
+				snapshot_json_brief(stdout, e[i].id, &e[i].snap);
+		}
+		printf("]\n");
+		return;
+	}
+	printf("%-8s  %-19s  %-12s  %-10s  %s\n", "ID", "Time", "Host", "Size", "Paths");
+	for (size_t i = 0; i < n; i++) {
+		const struct snapshot *s = &e[i].snap;
+		char id[65], t[64], sz[32];
+		hex_encode(e[i].id, 32, id);
+		id[8] = 0;
+		printf("%-8s  %-19s  %-12s  %-10s  ", id, fmt_time(s->time.sec, t, sizeof t),
+		       s->hostname, fmt_bytes(s->stats.bytes, sz, sizeof sz));
+		for (size_t j = 0; j < s->n_paths; j++)
+			printf("%s%s", j ? " " : "", s->paths[j]);
+		for (size_t j = 0; j < s->n_tags; j++)
+			printf("%s%s", j ? "," : "  [tags: ", s->tags[j]);
+		printf("%s\n", s->n_tags ? "]" : "");
+	}
+	printf("%zu snapshot%s\n", n, n == 1 ? "" : "s");
+}
+
+/* Splits n bytes of p at sep into a new string vector (none for n == 0). */
+static int split_strv(const uint8_t *p, size_t n, char sep, char ***out, size_t *count)
+{
+	char **v = NULL;
+	size_t k = 0;
+	*out = NULL;
+	*count = 0;
+	for (size_t i = 0; n > 0 && i <= n;) {
+		const uint8_t *end = memchr(p + i, sep, n - i);
+		size_t len = end != NULL ? (size_t)(end - (p + i)) : n - i;
+		char **nv = realloc(v, (k + 1) * sizeof *nv);
+		if (nv == NULL || (nv[k] = strndup((const char *)p + i, len)) == NULL) {
+			v = nv != NULL ? nv : v;
+			for (size_t j = 0; j < k; j++)
+				free(v[j]);
+			free(v);
+			return -ENOMEM;
+		}
+		v = nv;
+		k++;
+		i += len + 1;
+	}
+	*out = v;
+	*count = k;
+	return 0;
+}
+
+/*
+ * The snapshots of c->dataset as coffer-backupd lists them, into entries
+ * like repo_snapshot_list's (free with snapshot_entries_free). The daemon
+ * joins paths with newlines and tags with commas. 0, or -1 after saying why.
+ */
+static int snapshots_from_daemon(const struct common_opts *c, struct snapshot_entry **out,
+				 size_t *count)
+{
+	struct ipc_client *cl = console_connect(c, "backupd");
+	struct ipc_writer w;
+	struct ipc_msg m;
+	struct snapshot_entry *v = NULL;
+	uint32_t n = 0;
+	int rc = -1;
+	if (cl == NULL)
+		return -1;
+	ipc_writer_init(&w, IPC_SNAPSHOTS, ipc_next_reqid(cl));
+	ipc_put_str(&w, c->dataset);
+	if (console_call(cl, "backupd", &w, &m) != 0)
+		goto out;
+	struct ipc_reader rd;
+	ipc_reader_init(&rd, &m);
+	(void)ipc_get_list(&rd, &n);
+	v = calloc(n ? n : 1, sizeof *v);
+	if (v == NULL)
+		goto nomem;
+	for (uint32_t i = 0; i < n; i++) {
+		struct snapshot *s = &v[i].snap;
+		char id[65] = "", host[257] = "", parent[65] = "";
+		const uint8_t *paths = NULL, *tags = NULL;
+		size_t paths_len = 0, tags_len = 0;
+		snapshot_init(s);
+		(void)ipc_get_str(&rd, id, sizeof id);
+		(void)ipc_get_i64(&rd, &s->time.sec);
+		(void)ipc_get_ref(&rd, &paths, &paths_len);
+		(void)ipc_get_ref(&rd, &tags, &tags_len);
+		(void)ipc_get_str(&rd, host, sizeof host);
+		(void)ipc_get_u64(&rd, &s->stats.files);
+		(void)ipc_get_u64(&rd, &s->stats.bytes);
+		(void)ipc_get_str(&rd, parent, sizeof parent);
+		if (hex_decode(id, v[i].id, 32) != 0) {
+			log_errorx("coffer-backupd sent a bad snapshot ID '%.64s'", id);
+			goto out;
+		}
+		s->has_parent = parent[0] != 0 && hex_decode(parent, s->parent, 32) == 0;
+		s->dataset = strdup(c->dataset);
+		s->hostname = strdup(host);
+		if (s->dataset == NULL || s->hostname == NULL ||
+		    split_strv(paths, paths_len, '\n', &s->paths, &s->n_paths) != 0 ||
+		    split_strv(tags, tags_len, ',', &s->tags, &s->n_tags) != 0)
+			goto nomem;
+	}
+	if (ipc_end(&rd) != 0) {
+		log_errorx("malformed snapshot listing from coffer-backupd");
+		goto out;
+	}
+	*out = v;
+	*count = n;
+	v = NULL;
+	rc = 0;
+	goto out;
+nomem:
+	log_errorx("out of memory reading the snapshot listing");
+out:
+	/* calloc'd: entries not reached yet are empty snapshots. */
+	snapshot_entries_free(v, v != NULL ? n : 0);
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	return rc;
+}
+
 int cmd_snapshots(int argc, char **argv)
 {
 	struct common_opts c = { 0 };
+	struct snapshot_entry *e;
+	size_t n, bad;
 	int p = parse_common(argc, argv, &c, "coffer snapshots (--repo DIR | --dataset NAME) [--json]");
 	if (p != 0)
 		return p > 0 ? EXIT_OK : EXIT_USAGE;
+	if (c.dataset != NULL && console_run_dir(&c) != NULL) {
+		if (snapshots_from_daemon(&c, &e, &n) != 0)
+			return EXIT_FAIL;
+		snapshots_print(&c, e, n, false);
+		snapshot_entries_free(e, n);
+		return EXIT_OK;
+	}
 	struct repo *r = console_open_repo(&c);
 	if (r == NULL)
 		return EXIT_FAIL;
-	struct snapshot_entry *e;
-	size_t n, bad;
 	int rc = repo_snapshot_list(r, &e, &n, &bad);
 	if (rc != 0) {
 		log_errorx("cannot list snapshots: %s", coffer_strerror(rc));
 		repo_close(r);
 		return EXIT_FAIL;
 	}
-	if (c.json) {
-		printf("[");
-		for (size_t i = 0; i < n; i++) {
-			if (i)
-				printf(",\n");
-			snapshot_json(stdout, e[i].id, &e[i].snap);
-		}
-		printf("]\n");
-	} else {
-		printf("%-8s  %-19s  %-12s  %-10s  %s\n", "ID", "Time", "Host", "Size", "Paths");
-		for (size_t i = 0; i < n; i++) {
-			const struct snapshot *s = &e[i].snap;
-			char id[65], t[64], sz[32];
-			hex_encode(e[i].id, 32, id);
-			id[8] = 0;
-			printf("%-8s  %-19s  %-12s  %-10s  ", id, fmt_time(s->time.sec, t, sizeof t),
-			       s->hostname, fmt_bytes(s->stats.bytes, sz, sizeof sz));
-			for (size_t j = 0; j < s->n_paths; j++)
-				printf("%s%s", j ? " " : "", s->paths[j]);
-			for (size_t j = 0; j < s->n_tags; j++)
-				printf("%s%s", j ? "," : "  [tags: ", s->tags[j]);
-			printf("%s\n", s->n_tags ? "]" : "");
-		}
-		printf("%zu snapshot%s\n", n, n == 1 ? "" : "s");
-	}
+	snapshots_print(&c, e, n, true);
 	snapshot_entries_free(e, n);
 	repo_close(r);
 	return bad ? EXIT_FAIL : EXIT_OK;

@@ -28,6 +28,7 @@ int common_opt(struct common_opts *c, int opt, const char *arg)
 	case 'D': c->dataset = arg; return 1;
 	case 'S': c->state_dir = arg; return 1;
 	case 'C': c->config_dir = arg; return 1;
+	case 'U': c->run_dir = arg; return 1;
 	case 'X':
 		log_errorx("the passphrase is never taken from the command line (it would "
 			   "show in the process list and shell history); use "

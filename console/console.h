@@ -25,6 +25,7 @@ struct common_opts {
 	const char *dataset;     /* --dataset NAME: appliance mode, instead of --repo */
 	const char *state_dir;   /* --state-dir, else $COFFER_STATE_DIR, else /var/lib/coffer */
 	const char *config_dir;  /* --config-dir, else $COFFER_CONFIG_DIR, else /etc/coffer */
+	const char *run_dir;     /* --run-dir: go through the daemons there (daemon.h) */
 	const char *passphrase_file;
 	bool json;
 	bool quiet;
@@ -107,6 +108,13 @@ int cmd_prune(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_keystore(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
+/* Through the daemons only (daemon.h). */
+int cmd_status(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
+int cmd_job(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+int cmd_down(int argc, char **argv);
 
 /* getopt_long entries shared by all repository commands, and their handler. */
 #define COMMON_LONGOPTS                                            \
@@ -118,6 +126,7 @@ int cmd_dataset(int argc, char **argv);
 	{ "dataset", required_argument, NULL, 'D' },               \
 	{ "state-dir", required_argument, NULL, 'S' },             \
 	{ "config-dir", required_argument, NULL, 'C' },            \
+	{ "run-dir", required_argument, NULL, 'U' },               \
 	{ "help", no_argument, NULL, 'h' }
 /*
  * Handles a common option; returns 1 if handled, 0 if not ours. An option

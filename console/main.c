@@ -28,6 +28,12 @@ static const struct command {
 	{ "stats", cmd_stats, "sizes, deduplication and compression" },
 	{ "keystore", cmd_keystore, "the appliance keystore: init, split, unlock, lock, rotate" },
 	{ "dataset", cmd_dataset, "datasets: create, list, show, rotate-key" },
+	{ "status", cmd_status, "which daemons run, and your roles" },
+	{ "jobs", cmd_jobs, "list the daemons' jobs" },
+	{ "job", cmd_job, "one job: show, cancel, watch" },
+	{ "policy", cmd_policy, "a dataset's policy: set, show" },
+	{ "up", cmd_up, "start every daemon under a directory (--dev)" },
+	{ "down", cmd_down, "stop the daemons started by 'up' (--dev)" },
 };
 
 static void usage(FILE *f)
