@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: builds Coffer, then in one work
-# directory creates a sample tree, a repository, backs the tree up, changes
-# it, backs it up again, lists the snapshots, restores the latest one,
-# verifies it against the source and the repository, and prints a summary.
+# The main job on the embedded default, through the daemons: builds
+# Coffer, starts every daemon as the current user under one work directory
+# (`coffer up --dev`, development mode: this user holds every role), makes
+# a sample tree and a dataset, gives it a policy, backs the tree up twice
+# as jobs of coffer-backupd, lists the snapshots and jobs, restores the
+# latest snapshot as a job of coffer-restored, verifies the restored tree
+# against the source and the repository, prints a summary and stops the
+# daemons again.
 # Usage: scripts/demo.sh [WORKDIR]   (default: ./demo-work, recreated)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-bin=$(scripts/build.sh release coffer)/console/coffer
+build=$(scripts/build.sh release coffer coffer-backupd coffer-restored coffer-scheduler)
+bin=$build/console/coffer
 
 work=$(realpath -m "${1:-demo-work}")
+if [ -d "$work/appliance/run" ]; then
+	"$bin" down --dev "$work/appliance" --quiet || true # a previous run's daemons
+fi
 rm -rf "$work"
 mkdir -p "$work"
-src=$work/source repo=$work/repo target=$work/restore
-export COFFER_PASSPHRASE_FILE=$work/passphrase
-head -c 24 /dev/urandom | base64 >"$COFFER_PASSPHRASE_FILE"
-chmod 600 "$COFFER_PASSPHRASE_FILE"
+src=$work/source target=$work/restore
+unset COFFER_PASSPHRASE_FILE # the appliance makes its own
 
 step() { printf '\n== %s\n' "$*"; }
+stop() { "$bin" down --dev "$work/appliance" || true; }
+trap stop EXIT
+
+step "coffer up --dev $work/appliance"
+eval "$("$bin" up --dev "$work/appliance")"
+echo "  COFFER_RUN_DIR=$COFFER_RUN_DIR"
+export COFFER_PASSPHRASE_FILE=$work/appliance/passphrase # for the direct-mode check below
+
+step "coffer status"
+"$bin" status
 
 step "sample tree in $src"
 mkdir -p "$src/docs/reports" "$src/db" "$src/empty dir"
@@ -34,22 +50,30 @@ mkfifo "$src/db/pipe"
 touch -d '2001-02-03 04:05:06.123456789' "$src/docs/reports/report-3.txt"
 echo "  $(find "$src" | wc -l) entries, $(du -sh --apparent-size "$src" | cut -f1) apparent"
 
-step "coffer init"
-"$bin" init --repo "$repo"
+step "coffer dataset create records --level 1 --owner registry"
+"$bin" dataset create records --level 1 --owner registry
 
-step "coffer backup (first)"
-"$bin" backup --repo "$repo" --tag demo "$src"
+step "coffer policy set records (sources, nightly calendar, GFS retention, verification)"
+"$bin" policy set records --source "$src" --calendar '@daily' --keep-daily 7 --keep-weekly 4 \
+	--keep-monthly 12 --verify-days 30
+"$bin" policy show records
+
+step "coffer backup --dataset records (a job of coffer-backupd; paths from the policy)"
+"$bin" backup --dataset records --tag demo
 
 step "change one file, add one, back up again (unchanged files are not re-read)"
 echo "a late addition" >>"$src/docs/reports/report-7.txt"
 echo "new" >"$src/docs/new.txt"
-"$bin" backup --repo "$repo" --tag demo "$src"
+"$bin" backup --dataset records --tag demo
 
-step "coffer snapshots"
-"$bin" snapshots --repo "$repo"
+step "coffer snapshots --dataset records"
+"$bin" snapshots --dataset records
 
-step "coffer restore latest --target $target"
-"$bin" restore --repo "$repo" latest --target "$target"
+step "coffer restore --dataset records latest --target $target (a job of coffer-restored)"
+"$bin" restore --dataset records latest --target "$target"
+
+step "coffer jobs"
+"$bin" jobs
 
 step "verify: restored tree equals the source"
 diff -r --no-dereference --exclude=pipe "$src" "$target$src" # diff cannot compare FIFOs
@@ -60,15 +84,16 @@ listing() {
 cmp <(listing "$src") <(listing "$target$src")
 echo "  contents, types, modes, sizes, mtimes and symlinks identical"
 
-step "coffer check --read-data"
-"$bin" check --repo "$repo" --read-data
+step "coffer check --dataset records --read-data (direct mode, with the appliance's passphrase)"
+(unset COFFER_RUN_DIR && "$bin" check --dataset records --read-data)
 
-step "coffer stats"
-"$bin" stats --repo "$repo"
+step "coffer down --dev $work/appliance"
+trap - EXIT
+"$bin" down --dev "$work/appliance"
 
 step "summary"
-snaps=$("$bin" snapshots --repo "$repo" --json | grep -o '"id"' | wc -l)
-echo "  repository:  $repo"
+snaps=$(unset COFFER_RUN_DIR && "$bin" snapshots --dataset records --json | grep -o '"id"' | wc -l)
+echo "  appliance:   $work/appliance (state, run, etc, log)"
 echo "  snapshots:   $snaps"
 echo "  restored to: $target$src"
 echo "  verified:    yes"
