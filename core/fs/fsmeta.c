@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdbool.h>
@@ -35,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -651,6 +653,28 @@ static int apply_xattrs(const struct xt *x, const struct node *n)
  * AT_SYMLINK_NOFOLLOW for the same reason. -EEXIST if the entry is no
  * longer of the node's type.
  */
+/*
+ * Whether this process may give files away: root, or a daemon granted
+ * CAP_CHOWN alone (coffer-restored under its systemd unit). Anyone else
+ * restores everything as their own, which chown would only refuse.
+ */
+static pthread_once_t chown_once = PTHREAD_ONCE_INIT;
+static bool chown_allowed;
+
+static void chown_probe(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	chown_allowed = geteuid() == 0 || (syscall(SYS_capget, &hdr, data) == 0 &&
+					   (data[0].effective & (1u << CAP_CHOWN)));
+}
+
+static bool may_chown(void)
+{
+	(void)pthread_once(&chown_once, chown_probe);
+	return chown_allowed;
+}
+
 int fsmeta_apply(int dirfd, const char *name, const struct node *n)
 {
 	char path[PROC_FD_PATH_LEN];
@@ -673,7 +697,7 @@ int fsmeta_apply(int dirfd, const char *name, const struct node *n)
 	}
 	proc_fd_path(fd, path);
 
-	if (geteuid() == 0) {
+	if (may_chown()) {
 		uint32_t uid = n->uid, gid = n->gid;
 
 		/* A name that exists here wins over the stored number. */
