@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int io_write_all(int fd, const void *p, size_t n)
@@ -197,6 +198,34 @@ static int write_file_at(int dirfd, const char *name, const void *p, size_t n, m
 int io_replace_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode)
 {
 	return write_file_at(dirfd, name, p, n, mode, true);
+}
+
+int io_overwrite_fd(int fd)
+{
+	static const uint8_t zero[4096];
+	struct stat st;
+	int e = fstat(fd, &st) == 0 ? 0 : -errno;
+	for (off_t off = 0; e == 0 && off < st.st_size; off += (off_t)sizeof zero) {
+		size_t n = (size_t)(st.st_size - off) < sizeof zero ? (size_t)(st.st_size - off)
+								     : sizeof zero;
+		e = io_pwrite_all(fd, zero, n, off);
+	}
+	if (e == 0 && fsync(fd) != 0)
+		e = -errno;
+	return e;
+}
+
+int io_replace_file_wiping_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode)
+{
+	int old = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (old < 0 && errno != ENOENT)
+		return -errno;
+	int e = io_replace_file_at(dirfd, name, p, n, mode);
+	if (e == 0 && old >= 0)
+		e = io_overwrite_fd(old);
+	if (old >= 0)
+		close(old);
+	return e;
 }
 
 int io_create_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode)

@@ -33,6 +33,16 @@ int io_fsync_dir(int dirfd);
  * so a crash leaves the old or the new content, never a mixture.
  */
 int io_replace_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode);
+/*
+ * As io_replace_file_at, then the old file's inode, held open across the
+ * rename, is overwritten with zeros in place and fsync'd: name holds the
+ * old or the new content at every moment, and the old bytes do not stay
+ * in freed blocks (on filesystems that write in place; see
+ * docs/format/keystore.md for what this cannot reach).
+ */
+int io_replace_file_wiping_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode);
+/* Overwrites the whole file open (for writing) at fd with zeros and fsyncs it. */
+int io_overwrite_fd(int fd);
 /* As io_replace_file_at, but never replaces: -EEXIST if name exists. */
 int io_create_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode);
 /*

@@ -527,22 +527,6 @@ int keystore_derive(struct keystore *ks, const struct suite *s, const char *info
 	return suite_kdf(s, ks->root, CRYPTO_KEY_LEN, info, out, CRYPTO_KEY_LEN);
 }
 
-/* Overwrites the whole file open at fd with zeros and fsyncs it. */
-static int overwrite_fd(int fd)
-{
-	static const uint8_t zero[4096];
-	struct stat st;
-	int e = fstat(fd, &st) == 0 ? 0 : -errno;
-	for (off_t off = 0; e == 0 && off < st.st_size; off += (off_t)sizeof zero) {
-		size_t n = (size_t)(st.st_size - off) < sizeof zero ? (size_t)(st.st_size - off)
-								     : sizeof zero;
-		e = io_pwrite_all(fd, zero, n, off);
-	}
-	if (e == 0 && fsync(fd) != 0)
-		e = -errno;
-	return e;
-}
-
 /* fsyncs the directory holding name (relative to dfd), making an unlink durable. */
 static int fsync_parent(int dfd, const char *name)
 {
@@ -566,7 +550,7 @@ int keystore_overwrite_remove(int dfd, const char *name)
 	int fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	int e = overwrite_fd(fd);
+	int e = io_overwrite_fd(fd);
 	close(fd);
 	if (e == 0 && unlinkat(dfd, name, 0) != 0)
 		e = -errno;
@@ -576,22 +560,11 @@ int keystore_overwrite_remove(int dfd, const char *name)
 int keystore_replace(struct keystore *ks, const char *name, const void *data, size_t len)
 {
 	/*
-	 * The new content is renamed into place first and the old inode,
-	 * held open across the rename, overwritten afterwards: a crash at any
-	 * point leaves name whole, old or new. A rename alone would leave the
-	 * old bytes in freed blocks. (What overwriting does and does not
-	 * achieve on SSDs and copy-on-write filesystems:
-	 * docs/format/keystore.md.)
+	 * A rename alone would leave the old bytes in freed blocks. (What
+	 * overwriting does and does not achieve on SSDs and copy-on-write
+	 * filesystems: docs/format/keystore.md.)
 	 */
-	int old = openat(ks->dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (old < 0 && errno != ENOENT)
-		return -errno;
-	int e = io_replace_file_at(ks->dfd, name, data, len, 0600);
-	if (e == 0 && old >= 0)
-		e = overwrite_fd(old);
-	if (old >= 0)
-		close(old);
-	return e;
+	return io_replace_file_wiping_at(ks->dfd, name, data, len, 0600);
 }
 
 /* keysets/ID, checking ID is 32 lower-case hex digits. */
