@@ -162,6 +162,10 @@ static int write_file_at(int dirfd, const char *name, const void *p, size_t n, m
 		dir[slash - name] = 0;
 		if ((dfd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 			return -errno;
+	} else if (dirfd == AT_FDCWD) {
+		/* The working directory needs a real descriptor for its fsync. */
+		if ((dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return -errno;
 	}
 	int e = 0, fd = -1, len;
 	if (replace)
