@@ -499,3 +499,59 @@ int ipc_dump(const struct ipc_msg *m, struct buf *out)
 	}
 	return e == 0 ? ipc_end(&rd) : e;
 }
+
+void ipc_target(const struct ipc_msg *m, char *out, size_t size)
+{
+	struct ipc_reader rd;
+	const struct ipc_schema *s = ipc_schema(m->type);
+	out[0] = 0;
+	if (s == NULL || size == 0)
+		return;
+	ipc_reader_init(&rd, m);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct ipc_field *f = &s->fields[i];
+		bool named = strcmp(f->name, "dataset") == 0 || strcmp(f->name, "name") == 0 ||
+			     strcmp(f->name, "job") == 0;
+		const uint8_t *p;
+		size_t n;
+		uint8_t u8;
+		uint32_t u32, count;
+		uint64_t u64;
+		int64_t i64;
+		switch (f->kind) {
+		case IPC_STR:
+		case IPC_BYTES:
+			if (ipc_get_ref(&rd, &p, &n) != 0)
+				return;
+			if (named && f->kind == IPC_STR) {
+				snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1),
+					 (const char *)p);
+				return;
+			}
+			break;
+		case IPC_U64:
+			if (ipc_get_u64(&rd, &u64) != 0)
+				return;
+			if (named) {
+				snprintf(out, size, "job %llu", (unsigned long long)u64);
+				return;
+			}
+			break;
+		case IPC_U8:
+			if (ipc_get_u8(&rd, &u8) != 0)
+				return;
+			break;
+		case IPC_U32:
+			if (ipc_get_u32(&rd, &u32) != 0)
+				return;
+			break;
+		case IPC_I64:
+			if (ipc_get_i64(&rd, &i64) != 0)
+				return;
+			break;
+		case IPC_LIST:
+			return; /* the target comes before any list in every schema */
+		}
+		(void)count;
+	}
+}

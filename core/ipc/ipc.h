@@ -53,6 +53,10 @@ enum ipc_type {
 	IPC_JOB_CANCEL = 0x0062,
 	IPC_JOB_WATCH = 0x0063,
 	IPC_SCHEDULE = 0x0070,
+	IPC_AUDIT_READ = 0x0080,
+	IPC_AUDIT_CHECKPOINT = 0x0081,
+	IPC_AUDIT_PRUNE = 0x0082,
+	IPC_AUDIT_SEAL = 0x0083,
 	/* Events: sent by a daemon to a client watching a job. */
 	IPC_EV_PROGRESS = 0x4001,
 	IPC_EV_LOG = 0x4002,
@@ -178,6 +182,12 @@ int ipc_error_read(const struct ipc_msg *m, int *code, char *message, size_t cap
  * exercises the whole reader.
  */
 int ipc_dump(const struct ipc_msg *m, struct buf *out);
+
+/*
+ * What a request acts on, for the audit trail: the value of its first
+ * top-level field named "dataset", "name" or "job" ("" when none).
+ */
+void ipc_target(const struct ipc_msg *m, char *out, size_t size);
 
 /* The name of a type ("backup", "backup reply", "error"...), or "unknown". */
 const char *ipc_type_name(uint16_t type);

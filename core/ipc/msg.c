@@ -128,6 +128,21 @@ static const struct ipc_field schedule_item[] = {
 };
 static const struct ipc_field schedule_reply[] = { L(10000, schedule_item, "entries") };
 
+/* Audit trail (docs/format/audit.md) */
+static const struct ipc_field audit_read[] = {
+	F(IPC_U64, 0, "offset"), F(IPC_U32, 0, "max"),
+};
+static const struct ipc_field audit_read_reply[] = {
+	F(IPC_U32, 0, "suite"), F(IPC_STR, 8192, "public_key"), F(IPC_U32, 0, "epoch_records"),
+	F(IPC_U32, 0, "epoch_seconds"), F(IPC_U32, 0, "retention_days"),
+	F(IPC_U64, 0, "trail_size"), F(IPC_BYTES, 524288, "data"),
+};
+static const struct ipc_field audit_checkpoint_reply[] = {
+	F(IPC_BYTES, 1024, "checkpoint"),
+};
+static const struct ipc_field audit_prune[] = { F(IPC_I64, 0, "before") };
+static const struct ipc_field audit_prune_reply[] = { F(IPC_U64, 0, "removed") };
+
 /* Events */
 static const struct ipc_field ev_progress[] = {
 	F(IPC_U64, 0, "job"), F(IPC_U64, 0, "files"), F(IPC_U64, 0, "bytes"),
@@ -185,6 +200,14 @@ static const struct ipc_schema schemas[] = {
 	EMPTY(IPC_JOB_WATCH | IPC_REPLY, "job watch reply"),
 	EMPTY(IPC_SCHEDULE, "schedule"),
 	S(IPC_SCHEDULE | IPC_REPLY, "schedule reply", schedule_reply),
+	S(IPC_AUDIT_READ, "audit read", audit_read),
+	S(IPC_AUDIT_READ | IPC_REPLY, "audit read reply", audit_read_reply),
+	EMPTY(IPC_AUDIT_CHECKPOINT, "audit checkpoint"),
+	S(IPC_AUDIT_CHECKPOINT | IPC_REPLY, "audit checkpoint reply", audit_checkpoint_reply),
+	S(IPC_AUDIT_PRUNE, "audit prune", audit_prune),
+	S(IPC_AUDIT_PRUNE | IPC_REPLY, "audit prune reply", audit_prune_reply),
+	EMPTY(IPC_AUDIT_SEAL, "audit seal"),
+	EMPTY(IPC_AUDIT_SEAL | IPC_REPLY, "audit seal reply"),
 	S(IPC_EV_PROGRESS, "progress event", ev_progress),
 	S(IPC_EV_LOG, "log event", ev_log),
 	S(IPC_EV_DONE, "done event", ev_done),

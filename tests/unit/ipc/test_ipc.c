@@ -31,7 +31,7 @@
 /* Puts a value for every field of s: strings of length fill(max), lists of fill(max) items. */
 static void put_field(struct ipc_writer *w, const struct ipc_field *f, uint32_t seed, bool full)
 {
-	static char big[65537];
+	static char big[524289];
 	if (big[0] == 0)
 		memset(big, 'x', sizeof big - 1);
 	size_t n = full ? f->max : seed % 7;
