@@ -23,6 +23,8 @@
 #include "conf/roles.h"
 #include "console.h"
 #include "io/io.h"
+#include "audit/audit.h"
+#include "crypto/crypto.h"
 #include "keys/keystore.h"
 #include "util/log.h"
 
@@ -336,6 +338,17 @@ static int cmd_up_dev(const struct up_args *a)
 			return EXIT_FAIL; /* keystore_init said why */
 		if (!a->quiet)
 			fprintf(stderr, "created a keystore in %s/keystore\n", state);
+	}
+	/* The daemons do not run unaudited. */
+	if (pjoin(f, sizeof f, state, "audit/trail") != 0)
+		return EXIT_FAIL;
+	if (access(f, F_OK) != 0) {
+		char key[PATH_MAX];
+		struct audit_params ap;
+		audit_params_default(&ap);
+		if (path_in(dir, "audit-initial.key", key, sizeof key) != 0 ||
+		    console_audit_init(state, SUITE_INTERNATIONAL, &ap, key, a->quiet) != 0)
+			return EXIT_FAIL;
 	}
 	if (made)
 		fprintf(stderr, "the keystore's passphrase is in %s (mode 0600): keep it, it "

@@ -1,5 +1,6 @@
 /* Console helpers shared by the commands; see console.h. */
 #include "console.h"
+#include "record.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,7 @@
 
 #define PASS_MAX 4096
 
-int common_opt(struct common_opts *c, int opt, const char *arg)
+static int common_opt_one(struct common_opts *c, int opt, const char *arg)
 {
 	switch (opt) {
 	case 'r': c->repo = arg; return 1;
@@ -253,7 +254,7 @@ void progress_clear(void)
 void print_escaped(FILE *f, const uint8_t *p, size_t n)
 {
 	struct buf b = { 0 };
-	if (escape_append(&b, p, n) == 0)
+	if (escape_append(&b, p, n) == 0 && b.len > 0)
 		fwrite(b.data, 1, b.len, f);
 	buf_fini(&b);
 }
@@ -328,4 +329,12 @@ int parse_suite(const char *name, uint32_t *out)
 	}
 	*out = suite_id(s);
 	return 0;
+}
+
+int common_opt(struct common_opts *c, int opt, const char *arg)
+{
+	int r = common_opt_one(c, opt, arg);
+	if (r)
+		record_note_opts(c);
+	return r;
 }

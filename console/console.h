@@ -67,6 +67,15 @@ int console_load_public_key(const char *path, enum pkey_use use, const char *wha
 /* Opens dataset c->dataset's repository with its key set; NULL after saying why. */
 struct repo *console_open_dataset(const struct common_opts *c);
 
+/*
+ * Creates the audit trail in state_dir (cmd_audit.c) and hands out K(0):
+ * written to key_out (a new file, mode 0600), else printed once. -1
+ * after saying why.
+ */
+struct audit_params;
+int console_audit_init(const char *state_dir, uint32_t suite, const struct audit_params *p,
+		       const char *key_out, bool quiet);
+
 /* True when progress lines should be shown (stderr is a terminal). */
 bool progress_enabled(const struct common_opts *c);
 /*
@@ -108,6 +117,7 @@ int cmd_prune(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_keystore(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 /* Through the daemons only (daemon.h). */
 int cmd_status(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);

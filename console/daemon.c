@@ -1,5 +1,6 @@
 /* The console's client side of the daemons (daemon.h). */
 #include "daemon.h"
+#include "record.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -40,6 +41,8 @@ struct ipc_client *console_connect(const struct common_opts *c, const char *name
 		return NULL;
 	}
 	int e = ipc_connect(run, name, &cl);
+	if (e == 0)
+		record_note_daemon();
 	if (e == -ENOENT || e == -ECONNREFUSED)
 		log_errorx("coffer-%s is not running (no answer on %s/%s.sock)", name, run, name);
 	else if (e == -EACCES)
@@ -220,6 +223,8 @@ void console_probe(const char *run_dir, const char *name, int timeout_ms,
 	struct ipc_reader rd;
 	memset(p, 0, sizeof *p);
 	int e = ipc_connect(run_dir, name, &cl);
+	if (e == 0)
+		record_note_daemon();
 	if (e == -ENOENT || e == -ECONNREFUSED) {
 		p->state = PROBE_DOWN;
 		return;

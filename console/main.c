@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include "console.h"
+#include "record.h"
 #include "io/engine.h"
 #include "util/log.h"
 
@@ -32,6 +33,7 @@ static const struct command {
 	{ "jobs", cmd_jobs, "list the daemons' jobs" },
 	{ "job", cmd_job, "one job: show, cancel, watch" },
 	{ "policy", cmd_policy, "a dataset's policy: set, show" },
+	{ "audit", cmd_audit, "the audit trail: init, show, verify, export, checkpoint" },
 	{ "up", cmd_up, "start every daemon under a directory (--dev)" },
 	{ "down", cmd_down, "stop the daemons started by 'up' (--dev)" },
 };
@@ -82,8 +84,12 @@ int main(int argc, char **argv)
 	 * give a write error that is reported, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			record_begin();
+			int rc = commands[i].run(argc - 1, argv + 1);
+			record_end(argc - 1, argv + 1, rc);
+			return rc;
+		}
 	log_errorx("unknown command '%s' (try 'coffer --help')", argv[1]);
 	return EXIT_USAGE;
 }

@@ -5,7 +5,8 @@
 # a sample tree and a dataset, gives it a policy, backs the tree up twice
 # as jobs of coffer-backupd, lists the snapshots and jobs, restores the
 # latest snapshot as a job of coffer-restored, verifies the restored tree
-# against the source and the repository, prints a summary and stops the
+# against the source and the repository, seals, exports and verifies the
+# audit trail of all of it, prints a summary and stops the
 # daemons again.
 # Usage: scripts/demo.sh [WORKDIR]   (default: ./demo-work, recreated)
 set -euo pipefail
@@ -87,6 +88,12 @@ echo "  contents, types, modes, sizes, mtimes and symlinks identical"
 step "coffer check --dataset records --read-data (direct mode, with the appliance's passphrase)"
 (unset COFFER_RUN_DIR && "$bin" check --dataset records --read-data)
 
+step "coffer audit: every operation above, sealed, checked from the initial key"
+"$bin" audit seal
+"$bin" audit export --to "$work/audit.export"
+"$bin" audit show --from "$work/audit.export" | tail -8
+"$bin" audit verify --from "$work/audit.export" --initial-key "$work/appliance/audit-initial.key"
+
 step "coffer down --dev $work/appliance"
 trap - EXIT
 "$bin" down --dev "$work/appliance"
@@ -97,3 +104,4 @@ echo "  appliance:   $work/appliance (state, run, etc, log)"
 echo "  snapshots:   $snaps"
 echo "  restored to: $target$src"
 echo "  verified:    yes"
+echo "  audit trail: $work/audit.export verifies from $work/appliance/audit-initial.key"

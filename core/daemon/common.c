@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "conf/levels.h"
+#include "audit/audit.h"
 #include "catalog/catalog.h"
 #include "conf/roles.h"
 #include "dataset/dataset.h"
@@ -520,8 +522,16 @@ unsigned daemon_pool_limit(const char *pool, void *arg)
 void daemon_job_done(struct runner *rn, const struct job *j, void *arg)
 {
 	struct daemon_ctx *c = arg;
-	char path[4200];
-	(void)j;
+	char path[4200], op[32], target[100], outcome[1100];
+	uint8_t params[CRYPTO_HASH_LEN] = { 0 };
+	snprintf(op, sizeof op, "job %s", job_kind_name(j->kind));
+	snprintf(target, sizeof target, "%s (job %llu)", j->dataset, (unsigned long long)j->id);
+	snprintf(outcome, sizeof outcome, "%s: %s", job_state_name(j->state), j->message);
+	if (c->audit != NULL)
+		(void)suite_hash(suite_by_id(audit_suite(c->audit)), j->params, strlen(j->params),
+				 params);
+	/* The job acted for whoever asked for it. */
+	daemon_audit(c, j->requested_by, "(job)", op, target, params, outcome);
 	snprintf(path, sizeof path, "%s/metrics/coffer.prom", c->a.state_dir);
 	int e = jobstore_write_metrics(runner_store(rn), path, daemon_now(&c->a));
 	if (e != 0)
@@ -570,11 +580,79 @@ static void on_stop(struct server *s, void *arg)
 	runner_stop(c->rn);
 }
 
+/* ---- the audit trail ----------------------------------------------------- */
+
+void daemon_audit(struct daemon_ctx *c, uint32_t uid, const char *roles, const char *op,
+		  const char *target, const uint8_t params[32], const char *outcome)
+{
+	char name[65], rolebuf[129], targetbuf[257], outbuf[513], pwbuf[1024];
+	struct passwd pw, *res = NULL;
+	if (c->audit == NULL)
+		return;
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof pwbuf, &res) == 0 && res != NULL)
+		snprintf(name, sizeof name, "%s", pw.pw_name);
+	else
+		snprintf(name, sizeof name, "%u", (unsigned)uid);
+	/* Cut to the record's limits rather than lose the record. */
+	snprintf(rolebuf, sizeof rolebuf, "%s", roles != NULL && *roles ? roles : "none");
+	snprintf(targetbuf, sizeof targetbuf, "%s", target != NULL ? target : "");
+	snprintf(outbuf, sizeof outbuf, "%s", outcome);
+	struct audit_record r = { .uid = uid, .actor = name, .role = rolebuf, .op = op,
+				  .target = targetbuf, .outcome = outbuf, .origin = c->a.name };
+	if (params != NULL)
+		memcpy(r.params, params, 32);
+	int e = audit_append(c->audit, &r);
+	if (e != 0)
+		log_errorx("ALERT: cannot record '%s' by uid %u in the audit trail: %s", op,
+			   (unsigned)uid, coffer_strerror(e));
+}
+
+/* Every request, refused or answered, becomes a record. */
+static void on_request(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+		       int code, const char *message, void *arg)
+{
+	struct daemon_ctx *c = arg;
+	char target[257] = "", outcome[600];
+	uint8_t params[CRYPTO_HASH_LEN] = { 0 };
+	(void)s;
+	if (m != NULL) {
+		struct buf d = { 0 };
+		ipc_target(m, target, sizeof target);
+		/* The request as ipc_dump renders it: secrets elided, so the digest holds none. */
+		if (ipc_dump(m, &d) == 0)
+			(void)suite_hash(suite_by_id(audit_suite(c->audit)), d.data, d.len, params);
+		buf_fini(&d);
+	}
+	if (code == 0)
+		snprintf(outcome, sizeof outcome, "ok");
+	else
+		snprintf(outcome, sizeof outcome, "%s: %.500s",
+			 code == EACCES ? "refused" : "failed", message);
+	daemon_audit(c, p->uid, p->roles_text,
+		     m != NULL ? ipc_type_name(m->type) : "protocol violation", target,
+		     m != NULL ? params : NULL, outcome);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void on_tick(struct server *s, void *arg)
 {
 	struct daemon_ctx *c = arg;
 	(void)s;
-	c->tick(c);
+	if (c->tick != NULL)
+		c->tick(c);
+	/* An epoch that is old enough is sealed even when nothing new is recorded. */
+	if (c->audit != NULL && mono_ms() >= c->next_seal_check) {
+		c->next_seal_check = mono_ms() + 10000;
+		int e = audit_seal(c->audit, false);
+		if (e != 0)
+			log_errorx("cannot seal the audit trail: %s", coffer_strerror(e));
+	}
 }
 
 int daemon_serve(struct daemon_ctx *c, const struct server_handler_entry *table, size_t n,
@@ -599,16 +677,26 @@ int daemon_serve(struct daemon_ctx *c, const struct server_handler_entry *table,
 		printf("coffer-%s: the configuration in %s is valid\n", c->a.name, c->a.config_dir);
 		goto out;
 	}
-	if (c->ks != NULL && c->a.passphrase_file != NULL &&
-	    (e = unlock_from_file(c, c->a.passphrase_file)) != 0)
+	/* No unaudited operation: the trail must exist before anything is served. */
+	if ((e = audit_open(c->a.state_dir, &c->audit)) != 0) {
+		if (e == -ENOENT)
+			log_errorx("no audit trail in %s: run 'coffer audit init' first (the "
+				   "appliance does not run unaudited)", c->a.state_dir);
 		goto out;
+	}
+	daemon_audit(c, (uint32_t)getuid(), "daemon", "daemon start", c->a.name, NULL, "ok");
+	if (c->ks != NULL && c->a.passphrase_file != NULL) {
+		e = unlock_from_file(c, c->a.passphrase_file);
+		daemon_audit(c, (uint32_t)getuid(), "daemon", "keystore unlock", "passphrase file",
+			     NULL, e == 0 ? "ok" : "failed: the passphrase file does not unlock it");
+		if (e != 0)
+			goto out;
+	}
 	if (rc != NULL && (e = jobstore_open(c->a.state_dir, &c->js)) != 0)
 		goto out;
-	struct server_hooks hooks = { .on_reload = on_reload, .on_stop = on_stop, .arg = c };
-	if (c->tick != NULL) {
-		hooks.on_tick = on_tick;
-		hooks.tick_ms = c->tick_ms;
-	}
+	struct server_hooks hooks = { .on_reload = on_reload, .on_stop = on_stop,
+				      .on_request = on_request, .on_tick = on_tick,
+				      .tick_ms = c->tick ? c->tick_ms : 1000, .arg = c };
 	if ((e = server_new(c->a.run_dir, c->a.name, table, n, c->roles, &hooks, &c->srv)) != 0)
 		goto out;
 	if (rc != NULL && (e = runner_new(c->srv, c->js, rc, &c->rn)) != 0)
@@ -616,11 +704,13 @@ int daemon_serve(struct daemon_ctx *c, const struct server_handler_entry *table,
 	log_info("coffer-%s %s ready on %s/%s.sock", c->a.name, COFFER_VERSION, c->a.run_dir,
 		 c->a.name);
 	e = server_run(c->srv);
+	daemon_audit(c, (uint32_t)getuid(), "daemon", "daemon stop", c->a.name, NULL, "ok");
 out:
 	runner_free(c->rn);
 	server_free(c->srv);
 	jobstore_close(c->js);
 	keystore_close(c->ks);
+	audit_close(c->audit);
 	roles_free(c->roles);
 	pthread_mutex_destroy(&c->ks_lock);
 	return e == 0 ? 0 : 1;

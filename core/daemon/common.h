@@ -32,6 +32,8 @@ struct daemon_ctx {
 	bool holds_keys;            /* opens the keystore (backupd, restored) */
 	pthread_mutex_t ks_lock;    /* guards ks: handlers and job threads share it */
 	struct keystore *ks;        /* locked until a secadmin unlocks it */
+	struct audit *audit;        /* the audit trail every request is recorded in */
+	int64_t next_seal_check;    /* monotonic ms: when to look whether an epoch is due */
 	int64_t started;
 	void (*reload)(struct daemon_ctx *c); /* daemon-specific SIGHUP work, may be NULL */
 	void (*stop)(struct daemon_ctx *c);   /* daemon-specific SIGTERM work, may be NULL */
@@ -70,6 +72,15 @@ void daemon_job_done(struct runner *rn, const struct job *j, void *arg);
  */
 int daemon_open_job_repo(struct daemon_ctx *c, struct runner_job *rj, unsigned threads,
 			 struct repo **out);
+
+/*
+ * Appends a record to the audit trail (docs/format/audit.md): the actor's
+ * uid (its user name is looked up), the roles it held, the operation, its
+ * target, the digest of what was asked (may be NULL) and the outcome. A
+ * failure to record is logged at error level: the operation has happened.
+ */
+void daemon_audit(struct daemon_ctx *c, uint32_t uid, const char *roles, const char *op,
+		  const char *target, const uint8_t params[32], const char *outcome);
 
 /* Replies. */
 void daemon_reply_init(struct ipc_writer *w, const struct ipc_msg *m);
@@ -122,5 +133,14 @@ void daemon_h_job_cancel(struct server *s, const struct peer_info *p, const stru
 			 void *arg);
 void daemon_h_job_watch(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
 			void *arg);
+/* The audit trail's requests (audit_handlers.c). */
+void daemon_h_audit_read(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+			 void *arg);
+void daemon_h_audit_checkpoint(struct server *s, const struct peer_info *p,
+			       const struct ipc_msg *m, void *arg);
+void daemon_h_audit_seal(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+			 void *arg);
+void daemon_h_audit_prune(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+			  void *arg);
 
 #endif

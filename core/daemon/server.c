@@ -74,6 +74,14 @@ struct server {
 	size_t n_peers;
 	uint64_t next_peer_id;
 	bool stop;
+	/* The request being dispatched, and how it was answered (for on_request). */
+	struct {
+		bool active, answered;
+		uint64_t peer;
+		uint32_t reqid;
+		int code;
+		char message[1024];
+	} cur;
 	pthread_mutex_t lock;    /* guards posted */
 	struct posted *posted, *posted_tail;
 	uint64_t watchdog_usec;
@@ -283,9 +291,22 @@ static void peer_queue(struct peer *p, const uint8_t *frame, size_t len)
 	peer_flush(p);
 }
 
+/* Notes how the request being dispatched was answered. */
+static void note_answer(struct server *s, uint64_t peer, uint32_t reqid, int code,
+			const char *message)
+{
+	if (!s->cur.active || s->cur.answered || s->cur.peer != peer || s->cur.reqid != reqid)
+		return;
+	s->cur.answered = true;
+	s->cur.code = code;
+	snprintf(s->cur.message, sizeof s->cur.message, "%s", message);
+}
+
 void server_reply_to(struct server *s, uint64_t peer_id, struct ipc_writer *w)
 {
 	struct peer *p = peer_by_id(s, peer_id);
+	if (w->b.len >= IPC_HEADER_LEN)
+		note_answer(s, peer_id, le32_get(w->b.data + 8), 0, "");
 	if (ipc_writer_finish(w) != 0) {
 		log_errorx("%s: a reply of type %s could not be encoded: %s", s->name,
 			   w->s ? w->s->name : "?", coffer_strerror(w->err));
@@ -315,6 +336,7 @@ void server_error(struct server *s, const struct peer_info *p, uint32_t reqid, i
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	struct ipc_writer w;
+	note_answer(s, p->id, reqid, code, msg);
 	ipc_error_frame(&w, reqid, code, msg);
 	struct peer *q = peer_by_id(s, p->id);
 	if (q != NULL)
@@ -469,7 +491,24 @@ static void roles_needed(unsigned mask, char *buf, size_t size)
 	}
 }
 
+static void dispatch_one(struct server *s, struct peer *p, const struct ipc_msg *m);
+
+/* Runs the request and reports how it was answered to on_request. */
 static void dispatch(struct server *s, struct peer *p, const struct ipc_msg *m)
+{
+	s->cur.active = true;
+	s->cur.answered = false;
+	s->cur.peer = p->info.id;
+	s->cur.reqid = m->reqid;
+	s->cur.code = 0;
+	s->cur.message[0] = 0;
+	dispatch_one(s, p, m);
+	s->cur.active = false;
+	if (s->hooks.on_request != NULL)
+		s->hooks.on_request(s, &p->info, m, s->cur.code, s->cur.message, s->hooks.arg);
+}
+
+static void dispatch_one(struct server *s, struct peer *p, const struct ipc_msg *m)
 {
 	const struct server_handler_entry *h = NULL;
 	for (size_t i = 0; i < s->n_table && h == NULL; i++)
@@ -542,6 +581,10 @@ static void peer_read(struct server *s, struct peer *p)
 					   : e == -EPROTONOSUPPORT ? "protocol version not supported (this daemon speaks version 1)"
 								   : why;
 			log_warnx("%s: dropping client pid %ld: %s", s->name, (long)p->info.pid, what);
+			if (s->hooks.on_request != NULL) {
+				peer_resolve(s, p);
+				s->hooks.on_request(s, &p->info, NULL, EPROTO, what, s->hooks.arg);
+			}
 			server_error(s, &p->info, reqid, e == -EPROTONOSUPPORT ? EPROTONOSUPPORT : EPROTO,
 				     "%s", what);
 			p->closing = true;

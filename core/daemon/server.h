@@ -60,6 +60,14 @@ struct server_hooks {
 	void (*on_reload)(struct server *s, void *arg); /* SIGHUP */
 	void (*on_stop)(struct server *s, void *arg);   /* SIGTERM/SIGINT, before the loop ends */
 	void (*on_tick)(struct server *s, void *arg);   /* every tick_ms, if set */
+	/*
+	 * After every request, answered or refused (the audit trail): code 0
+	 * when it was answered, else the positive errno of its error reply
+	 * and that reply's message. m is NULL for a frame that did not decode
+	 * (message says why).
+	 */
+	void (*on_request)(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+			   int code, const char *message, void *arg);
 	unsigned tick_ms;
 	void *arg;                                      /* for hooks and handlers */
 };

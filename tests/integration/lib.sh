@@ -121,7 +121,8 @@ daemon_bin() {
 	esac
 }
 # appliance_init DIR: DIR/{etc,state,run,log}, development roles (this uid
-# holds every role), a keystore under the test passphrase; exports
+# holds every role), a keystore under the test passphrase, an audit trail
+# (K(0) in DIR/audit-initial.key; AUDIT_INIT_OPTS adds options); exports
 # COFFER_STATE_DIR, COFFER_RUN_DIR and COFFER_CONFIG_DIR for the console.
 appliance_init() {
 	local d=$1
@@ -129,6 +130,9 @@ appliance_init() {
 	printf 'dev-single-user = %s\n' "$(id -u)" >"$d/etc/roles.conf"
 	export COFFER_STATE_DIR=$d/state COFFER_RUN_DIR=$d/run COFFER_CONFIG_DIR=$d/etc
 	"$COFFER" keystore init --kdf-cost 10 --quiet || fail "keystore init in $d"
+	# shellcheck disable=SC2086 # AUDIT_INIT_OPTS is a word list
+	"$COFFER" audit init --initial-key-out "$d/audit-initial.key" --quiet ${AUDIT_INIT_OPTS:-} ||
+		fail "audit init in $d"
 }
 # daemon_start NAME [ARGS...]: starts coffer-NAME in the foreground on the
 # exported directories (keystore unlocked from the test passphrase), logs
