@@ -550,7 +550,7 @@ const struct server_handler_entry backupd_handlers[] = {
 	{ IPC_JOB_WATCH, ROLE_OPERATOR | ROLE_SYSADMIN | ROLE_DAEMON, daemon_h_job_watch },
 	{ IPC_AUDIT_READ, ROLE_AUDITOR, daemon_h_audit_read },
 	{ IPC_AUDIT_CHECKPOINT, ROLE_AUDITOR, daemon_h_audit_checkpoint },
-	{ IPC_AUDIT_SEAL, ROLE_AUDITOR | ROLE_SYSADMIN, daemon_h_audit_seal },
+	{ IPC_AUDIT_SEAL, ROLE_SYSADMIN, daemon_h_audit_seal },
 	{ IPC_AUDIT_PRUNE, ROLE_SYSADMIN, daemon_h_audit_prune },
 };
 const size_t backupd_n_handlers = sizeof backupd_handlers / sizeof backupd_handlers[0];
