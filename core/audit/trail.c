@@ -231,6 +231,14 @@ static int replay(struct audit *a, bool *sealed)
 		if (e != 0)
 			return e;
 	}
+	if ((uint64_t)st.st_size < a->offset) {
+		/* Sealed entries are gone: only a cut of the file does that. */
+		log_errorx("%s/trail is shorter (%lld bytes) than its sealed part (%llu bytes): "
+			   "it has been cut; run 'coffer audit verify' with the initial key and "
+			   "the checkpoints kept elsewhere", a->dir, (long long)st.st_size,
+			   (unsigned long long)a->offset);
+		return -EBADMSG;
+	}
 	if ((uint64_t)st.st_size == a->offset)
 		return 0;
 	size_t n = (size_t)st.st_size - a->offset;
