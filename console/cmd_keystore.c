@@ -20,6 +20,7 @@
 
 #include "catalog/catalog.h"
 #include "console.h"
+#include "record.h"
 #include "daemon.h"
 #include "keys/keystore.h"
 #include "keys/session.h"
@@ -203,6 +204,8 @@ static int ks_daemons_send(const struct ks_args *a, uint16_t type, const struct 
 		const char *name = key_daemons[d];
 		struct ipc_client *cl = NULL;
 		int e = ipc_connect(run, name, &cl);
+		if (e == 0)
+			record_note_daemon(); /* the daemon records the request */
 		if (e == -ENOENT || e == -ECONNREFUSED) {
 			log_warnx("coffer-%s is not running (no answer on %s/%s.sock): its keystore "
 				  "was not %s", name, run, name, done);
