@@ -6,6 +6,10 @@
 
 struct suite;
 
+#define AUDIT_VERSION 1
+#define AUDIT_EXPORT_MAGIC "COFFERAX"
+#define AUDIT_CP_MAGIC "COFFERCP"
+
 /* K(e + 1) = MAC_K(e)("coffer audit evolve v1" || u64 e), computed in place. */
 int audit_evolve_key(const struct suite *s, uint8_t key[32], uint64_t epoch);
 

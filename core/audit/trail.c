@@ -29,8 +29,6 @@
 #include "util/mem.h"
 
 #define STATE_MAGIC "COFFERAS"
-#define CP_MAGIC "COFFERCP"
-#define AUDIT_VERSION 1
 #define STATE_FIXED_LEN 137
 #define STATE_MAX (STATE_FIXED_LEN + 32 * MERKLE_MAX_DEPTH + 32)
 #define EVOLVE_LABEL "coffer audit evolve v1"
@@ -567,7 +565,7 @@ int audit_checkpoint(struct audit *a, struct buf *out)
 		return e;
 	e = merkle_frontier_root(a->s, &a->fr, root);
 	if (e == 0)
-		e = buf_put(out, CP_MAGIC, 8);
+		e = buf_put(out, AUDIT_CP_MAGIC, 8);
 	if (e == 0)
 		e = buf_put_u32(out, AUDIT_VERSION);
 	if (e == 0)

@@ -15,20 +15,27 @@
 #include "util/mem.h"
 #include "util/vec.h"
 
+/* The magic and version that open an export and a checkpoint; r is left after them. */
+static int open_file_header(struct rbuf *r, const uint8_t *p, size_t len, const char *magic)
+{
+	uint32_t version;
+	rbuf_init(r, p, len);
+	if (len < 12 || memcmp(p, magic, 8) != 0)
+		return -EBADMSG;
+	r->off = 8;
+	if (rbuf_get_u32(r, &version) != 0)
+		return -EBADMSG;
+	return version == AUDIT_VERSION ? 0 : -ENOTSUP;
+}
+
 int audit_export_parse(const uint8_t *p, size_t len, struct audit_export_view *out)
 {
 	struct rbuf r;
-	uint32_t version;
 	uint64_t n;
 	const uint8_t *trail;
-	rbuf_init(&r, p, len);
-	if (len < 12 || memcmp(p, "COFFERAX", 8) != 0)
-		return -EBADMSG;
-	r.off = 8;
-	if (rbuf_get_u32(&r, &version) != 0)
-		return -EBADMSG;
-	if (version != 1)
-		return -ENOTSUP;
+	int e = open_file_header(&r, p, len, AUDIT_EXPORT_MAGIC);
+	if (e != 0)
+		return e;
 	memset(out, 0, sizeof *out);
 	if (rbuf_get_u32(&r, &out->suite) != 0 ||
 	    rbuf_get_bytes_ref(&r, 8192, &out->pem, &out->pem_len) != 0 ||
@@ -44,9 +51,9 @@ int audit_export_parse(const uint8_t *p, size_t len, struct audit_export_view *o
 
 int audit_export_header(struct buf *out, const struct audit_export_view *v)
 {
-	int e = buf_put(out, "COFFERAX", 8);
+	int e = buf_put(out, AUDIT_EXPORT_MAGIC, 8);
 	if (e == 0)
-		e = buf_put_u32(out, 1);
+		e = buf_put_u32(out, AUDIT_VERSION);
 	if (e == 0)
 		e = buf_put_u32(out, v->suite);
 	if (e == 0)
@@ -65,18 +72,12 @@ int audit_export_header(struct buf *out, const struct audit_export_view *v)
 int audit_checkpoint_parse(const uint8_t *p, size_t len, struct audit_cp *out)
 {
 	struct rbuf r;
-	uint32_t version;
 	uint64_t t;
 	uint16_t sl;
 	const uint8_t *root;
-	rbuf_init(&r, p, len);
-	if (len < 12 || memcmp(p, "COFFERCP", 8) != 0)
-		return -EBADMSG;
-	r.off = 8;
-	if (rbuf_get_u32(&r, &version) != 0)
-		return -EBADMSG;
-	if (version != 1)
-		return -ENOTSUP;
+	int e = open_file_header(&r, p, len, AUDIT_CP_MAGIC);
+	if (e != 0)
+		return e;
 	memset(out, 0, sizeof *out);
 	if (rbuf_get_u32(&r, &out->suite) != 0 || rbuf_get_u64(&r, &out->size) != 0 ||
 	    rbuf_get_ref(&r, 32, &root) != 0 || rbuf_get_u64(&r, &t) != 0)
