@@ -4,14 +4,6 @@
 #include <errno.h>
 #include <string.h>
 
-#define ACTOR_MAX 64
-#define ROLE_MAX 128
-#define OP_MAX 64
-#define TARGET_MAX 256
-#define OUTCOME_MAX 512
-#define ORIGIN_MAX 32
-#define SIG_MAX 256
-#define REASON_MAX 256
 static const char seal_label[] = "coffer audit seal v1";
 
 /* Starts an entry: a length placeholder and the common header; returns its offset. */
@@ -59,14 +51,14 @@ int audit_encode_record(struct buf *out, uint64_t seq, int64_t time_ns,
 	int e = head(out, AUDIT_RECORD, seq, time_ns, prev, &start);
 	if (e == 0)
 		e = buf_put_u32(out, r->uid);
-	e = put_str(out, r->actor, ACTOR_MAX, e);
-	e = put_str(out, r->role, ROLE_MAX, e);
-	e = put_str(out, r->op, OP_MAX, e);
-	e = put_str(out, r->target, TARGET_MAX, e);
+	e = put_str(out, r->actor, AUDIT_ACTOR_MAX, e);
+	e = put_str(out, r->role, AUDIT_ROLE_MAX, e);
+	e = put_str(out, r->op, AUDIT_OP_MAX, e);
+	e = put_str(out, r->target, AUDIT_TARGET_MAX, e);
 	if (e == 0)
 		e = buf_put(out, r->params, 32);
-	e = put_str(out, r->outcome, OUTCOME_MAX, e);
-	e = put_str(out, r->origin, ORIGIN_MAX, e);
+	e = put_str(out, r->outcome, AUDIT_OUTCOME_MAX, e);
+	e = put_str(out, r->origin, AUDIT_ORIGIN_MAX, e);
 	return finish(out, start, e);
 }
 
@@ -85,7 +77,7 @@ int audit_encode_seal(struct buf *out, uint64_t seq, int64_t time_ns, const uint
 	if (e == 0)
 		e = buf_put(out, mac, 32);
 	if (e == 0)
-		e = sig_len > SIG_MAX ? -EINVAL : buf_put_bytes(out, sig, sig_len);
+		e = sig_len > AUDIT_SIG_MAX ? -EINVAL : buf_put_bytes(out, sig, sig_len);
 	return finish(out, start, e);
 }
 
@@ -100,7 +92,7 @@ int audit_encode_anchor(struct buf *out, uint64_t seq, int64_t time_ns, const ui
 		e = buf_put_u8(out, f->n);
 	for (uint8_t i = 0; e == 0 && i < f->n; i++)
 		e = buf_put(out, f->h[i], 32);
-	e = put_str(out, reason, REASON_MAX, e);
+	e = put_str(out, reason, AUDIT_REASON_MAX, e);
 	return finish(out, start, e);
 }
 
@@ -142,20 +134,20 @@ int audit_entry_parse(const uint8_t *p, size_t n, size_t *used, struct audit_ent
 	case AUDIT_RECORD:
 		e->kind = AUDIT_RECORD;
 		if (rbuf_get_u32(&r, &e->uid) != 0 ||
-		    get_str(&r, ACTOR_MAX, &e->actor, &e->actor_len) != 0 ||
-		    get_str(&r, ROLE_MAX, &e->role, &e->role_len) != 0 ||
-		    get_str(&r, OP_MAX, &e->op, &e->op_len) != 0 ||
-		    get_str(&r, TARGET_MAX, &e->target, &e->target_len) != 0 ||
+		    get_str(&r, AUDIT_ACTOR_MAX, &e->actor, &e->actor_len) != 0 ||
+		    get_str(&r, AUDIT_ROLE_MAX, &e->role, &e->role_len) != 0 ||
+		    get_str(&r, AUDIT_OP_MAX, &e->op, &e->op_len) != 0 ||
+		    get_str(&r, AUDIT_TARGET_MAX, &e->target, &e->target_len) != 0 ||
 		    rbuf_get_ref(&r, 32, &e->params) != 0 ||
-		    get_str(&r, OUTCOME_MAX, &e->outcome, &e->outcome_len) != 0 ||
-		    get_str(&r, ORIGIN_MAX, &e->origin, &e->origin_len) != 0)
+		    get_str(&r, AUDIT_OUTCOME_MAX, &e->outcome, &e->outcome_len) != 0 ||
+		    get_str(&r, AUDIT_ORIGIN_MAX, &e->origin, &e->origin_len) != 0)
 			return -EBADMSG;
 		break;
 	case AUDIT_SEAL:
 		e->kind = AUDIT_SEAL;
 		if (rbuf_get_u64(&r, &e->epoch) != 0 || rbuf_get_u64(&r, &e->tree_size) != 0 ||
 		    rbuf_get_ref(&r, 32, &e->root) != 0 || rbuf_get_ref(&r, 32, &e->mac) != 0 ||
-		    rbuf_get_bytes_ref(&r, SIG_MAX, &e->sig, &e->sig_len) != 0)
+		    rbuf_get_bytes_ref(&r, AUDIT_SIG_MAX, &e->sig, &e->sig_len) != 0)
 			return -EBADMSG;
 		break;
 	case AUDIT_ANCHOR:
@@ -163,7 +155,7 @@ int audit_entry_parse(const uint8_t *p, size_t n, size_t *used, struct audit_ent
 		if (rbuf_get_u64(&r, &e->epoch) != 0 || rbuf_get_u8(&r, &e->n_frontier) != 0 ||
 		    e->n_frontier > MERKLE_MAX_DEPTH ||
 		    rbuf_get_ref(&r, (size_t)e->n_frontier * 32, &e->frontier) != 0 ||
-		    get_str(&r, REASON_MAX, &e->reason, &e->reason_len) != 0)
+		    get_str(&r, AUDIT_REASON_MAX, &e->reason, &e->reason_len) != 0)
 			return -EBADMSG;
 		break;
 	default:

@@ -15,6 +15,15 @@
 
 #define AUDIT_ENTRY_MAX 65536   /* bytes after the length field */
 #define AUDIT_HEAD_LEN 53       /* length field, kind, seq, time, prev */
+/* Field limits in bytes (docs/format/audit.md, "Entries"). */
+#define AUDIT_ACTOR_MAX 64
+#define AUDIT_ROLE_MAX 128
+#define AUDIT_OP_MAX 64
+#define AUDIT_TARGET_MAX 256
+#define AUDIT_OUTCOME_MAX 512
+#define AUDIT_ORIGIN_MAX 32
+#define AUDIT_SIG_MAX 256
+#define AUDIT_REASON_MAX 256
 
 enum audit_kind { AUDIT_RECORD = 1, AUDIT_SEAL = 2, AUDIT_ANCHOR = 3 };
 

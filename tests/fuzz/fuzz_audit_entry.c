@@ -20,15 +20,6 @@
 #include "audit/merkle.h"
 #include "util/buf.h"
 
-/* The format's field limits (docs/format/audit.md). */
-#define ACTOR_MAX 64
-#define ROLE_MAX 128
-#define OP_MAX 64
-#define TARGET_MAX 256
-#define OUTCOME_MAX 512
-#define ORIGIN_MAX 32
-#define SIG_MAX 256
-#define REASON_MAX 256
 /* The smallest entry of each kind (length field included). */
 #define RECORD_MIN (AUDIT_HEAD_LEN + 4 + 6 * 4 + 32)
 #define SEAL_MIN (AUDIT_HEAD_LEN + 8 + 8 + 32 + 32 + 4)
@@ -67,19 +58,19 @@ static void check_reencoding(const struct buf *b, const uint8_t *entry, size_t u
 
 static void check_record(const struct audit_entry *e, const uint8_t *entry, size_t used)
 {
-	char actor[ACTOR_MAX + 1], role[ROLE_MAX + 1], op[OP_MAX + 1], target[TARGET_MAX + 1];
-	char outcome[OUTCOME_MAX + 1], origin[ORIGIN_MAX + 1];
+	char actor[AUDIT_ACTOR_MAX + 1], role[AUDIT_ROLE_MAX + 1], op[AUDIT_OP_MAX + 1], target[AUDIT_TARGET_MAX + 1];
+	char outcome[AUDIT_OUTCOME_MAX + 1], origin[AUDIT_ORIGIN_MAX + 1];
 	struct audit_record r = { .uid = e->uid, .actor = actor, .role = role, .op = op,
 				  .target = target, .outcome = outcome, .origin = origin };
 	struct buf b = { 0 };
 
 	require(used >= RECORD_MIN);
-	str_field(e, e->actor, e->actor_len, ACTOR_MAX, actor);
-	str_field(e, e->role, e->role_len, ROLE_MAX, role);
-	str_field(e, e->op, e->op_len, OP_MAX, op);
-	str_field(e, e->target, e->target_len, TARGET_MAX, target);
-	str_field(e, e->outcome, e->outcome_len, OUTCOME_MAX, outcome);
-	str_field(e, e->origin, e->origin_len, ORIGIN_MAX, origin);
+	str_field(e, e->actor, e->actor_len, AUDIT_ACTOR_MAX, actor);
+	str_field(e, e->role, e->role_len, AUDIT_ROLE_MAX, role);
+	str_field(e, e->op, e->op_len, AUDIT_OP_MAX, op);
+	str_field(e, e->target, e->target_len, AUDIT_TARGET_MAX, target);
+	str_field(e, e->outcome, e->outcome_len, AUDIT_OUTCOME_MAX, outcome);
+	str_field(e, e->origin, e->origin_len, AUDIT_ORIGIN_MAX, origin);
 	require(inside(e->params, 32, e->bytes, e->len));
 	memcpy(r.params, e->params, 32);
 	/* Each field where the one before it ends (a u32 length before each string). */
@@ -99,7 +90,7 @@ static void check_seal(const struct audit_entry *e, const uint8_t *entry, size_t
 	struct buf b = { 0 };
 
 	require(used >= SEAL_MIN);
-	require(e->sig_len <= SIG_MAX);
+	require(e->sig_len <= AUDIT_SIG_MAX);
 	require(inside(e->root, 32, e->bytes, e->len) && inside(e->mac, 32, e->bytes, e->len));
 	require(e->sig_len == 0 || inside(e->sig, e->sig_len, e->bytes, e->len));
 	require(e->root == e->bytes + (AUDIT_HEAD_LEN - 4) + 16 && e->mac == e->root + 32 &&
@@ -114,14 +105,14 @@ static void check_seal(const struct audit_entry *e, const uint8_t *entry, size_t
 static void check_anchor(const struct audit_entry *e, const uint8_t *entry, size_t used)
 {
 	static struct merkle_frontier f; /* 2 KiB: off the stack */
-	char reason[REASON_MAX + 1];
+	char reason[AUDIT_REASON_MAX + 1];
 	struct buf b = { 0 };
 
 	require(used >= ANCHOR_MIN);
 	require(e->n_frontier <= MERKLE_MAX_DEPTH);
 	require(e->n_frontier == 0 ||
 		inside(e->frontier, (size_t)e->n_frontier * 32, e->bytes, e->len));
-	str_field(e, e->reason, e->reason_len, REASON_MAX, reason);
+	str_field(e, e->reason, e->reason_len, AUDIT_REASON_MAX, reason);
 	require(e->frontier == e->bytes + (AUDIT_HEAD_LEN - 4) + 9 &&
 		e->reason == e->frontier + (size_t)e->n_frontier * 32 + 4);
 	require(ANCHOR_MIN + (size_t)e->n_frontier * 32 + e->reason_len == used);
