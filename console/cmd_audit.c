@@ -225,7 +225,7 @@ static int export_from_daemon(const struct common_opts *c, struct buf *out)
 			total = now_total;
 			pem.len = 0;
 			if (buf_put(&pem, pp, pn) != 0)
-				goto out;
+				goto nomem;
 		} else if (now_total < total) {
 			log_errorx("the audit trail shrank while it was read (pruned?): run the "
 				   "command again");
@@ -238,17 +238,18 @@ static int export_from_daemon(const struct common_opts *c, struct buf *out)
 			goto out;
 		}
 		if (buf_put(&trail, dp, dn) != 0)
-			goto out;
+			goto nomem;
 	}
 	v.pem = pem.data;
 	v.pem_len = pem.len;
 	v.trail_len = trail.len;
 	if (audit_export_header(out, &v) != 0 || buf_put(out, trail.data, trail.len) != 0)
-		goto out;
+		goto nomem;
 	rc = 0;
+	goto out;
+nomem:
+	log_errorx("out of memory reading the audit trail");
 out:
-	if (rc != 0 && errno == ENOMEM)
-		log_errorx("out of memory reading the audit trail");
 	buf_fini(&pem);
 	buf_fini(&trail);
 	ipc_close(cl);
