@@ -45,6 +45,7 @@ struct peer {
 	size_t out_off;          /* bytes of out already written */
 	int64_t frame_start;     /* ms when the pending partial frame began; 0: none */
 	bool closing;            /* drop once out is flushed */
+	bool held;               /* a request is being dispatched: its reply waits for the record */
 	bool dead;               /* drop now */
 	struct watch watches[SERVER_WATCHES_MAX];
 	size_t n_watches;
@@ -256,6 +257,8 @@ static struct peer *peer_by_id(struct server *s, uint64_t id)
 /* Writes what the peer's queue holds, as far as the socket takes it. */
 static void peer_flush(struct peer *p)
 {
+	if (p->held)
+		return;
 	while (p->out_off < p->out.len) {
 		ssize_t k = send(p->fd, p->out.data + p->out_off, p->out.len - p->out_off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -493,9 +496,15 @@ static void roles_needed(unsigned mask, char *buf, size_t size)
 
 static void dispatch_one(struct server *s, struct peer *p, const struct ipc_msg *m);
 
-/* Runs the request and reports how it was answered to on_request. */
+/*
+ * Runs the request and reports how it was answered to on_request. The
+ * peer's output is held until on_request returns, so the answer never
+ * leaves before the audit record of it is durable: a crash in between
+ * loses an answer, never a record.
+ */
 static void dispatch(struct server *s, struct peer *p, const struct ipc_msg *m)
 {
+	p->held = true;
 	s->cur.active = true;
 	s->cur.answered = false;
 	s->cur.peer = p->info.id;
@@ -506,6 +515,9 @@ static void dispatch(struct server *s, struct peer *p, const struct ipc_msg *m)
 	s->cur.active = false;
 	if (s->hooks.on_request != NULL)
 		s->hooks.on_request(s, &p->info, m, s->cur.code, s->cur.message, s->hooks.arg);
+	p->held = false;
+	if (!p->dead)
+		peer_flush(p);
 }
 
 static void dispatch_one(struct server *s, struct peer *p, const struct ipc_msg *m)

@@ -64,7 +64,8 @@ struct server_hooks {
 	 * After every request, answered or refused (the audit trail): code 0
 	 * when it was answered, else the positive errno of its error reply
 	 * and that reply's message. m is NULL for a frame that did not decode
-	 * (message says why).
+	 * (message says why). It runs before the answer leaves: the peer's
+	 * output is held until it returns.
 	 */
 	void (*on_request)(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
 			   int code, const char *message, void *arg);
