@@ -623,11 +623,12 @@ static void on_request(struct server *s, const struct peer_info *p, const struct
 			(void)suite_hash(suite_by_id(audit_suite(c->audit)), d.data, d.len, params);
 		buf_fini(&d);
 	}
+	/* EACCES: a role the caller lacks; EPERM: a policy (retention, a locked keystore). */
 	if (code == 0)
 		snprintf(outcome, sizeof outcome, "ok");
 	else
 		snprintf(outcome, sizeof outcome, "%s: %.500s",
-			 code == EACCES ? "refused" : "failed", message);
+			 code == EACCES || code == EPERM ? "refused" : "failed", message);
 	daemon_audit(c, p->uid, p->roles_text,
 		     m != NULL ? ipc_type_name(m->type) : "protocol violation", target,
 		     m != NULL ? params : NULL, outcome);
