@@ -54,6 +54,13 @@ int audit_seal(struct audit *a, bool force);
 int audit_checkpoint(struct audit *a, struct buf *out);
 /* The self-contained export: header, signing public key, the trail. */
 int audit_export(struct audit *a, struct buf *out);
+/*
+ * The export of the trail in STATE_DIR exactly as the files hold it, for
+ * readers: nothing is cut, replayed or appended, no write access is
+ * needed, and a torn or damaged trail is exported as it is for the
+ * verifier to name. -ENOENT: no trail there.
+ */
+int audit_export_files(const char *state_dir, struct buf *out);
 
 /*
  * Removes the sealed epochs that ended before `before` (Unix seconds),

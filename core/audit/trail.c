@@ -591,17 +591,13 @@ int audit_checkpoint(struct audit *a, struct buf *out)
 	return e;
 }
 
-int audit_export(struct audit *a, struct buf *out)
+/* The export of the first n bytes of a's trail file (the caller holds the lock). */
+static int export_assemble(struct audit *a, uint64_t n, struct buf *out)
 {
 	struct buf pem = { 0 };
 	int e = audit_public_pem(a, &pem);
 	if (e != 0)
 		return e;
-	if ((e = lock(a)) != 0) {
-		buf_fini(&pem);
-		return e;
-	}
-	uint64_t n = a->offset;
 	struct audit_export_view v = { .suite = a->suite, .pem = pem.data, .pem_len = pem.len,
 				       .epoch_records = a->p.epoch_records,
 				       .epoch_seconds = a->p.epoch_seconds,
@@ -613,8 +609,53 @@ int audit_export(struct audit *a, struct buf *out)
 		e = io_pread_all(a->trailfd, out->data + out->len, (size_t)n, 0);
 	if (e == 0)
 		out->len += (size_t)n;
-	unlock(a);
 	buf_fini(&pem);
+	return e;
+}
+
+int audit_export(struct audit *a, struct buf *out)
+{
+	int e = lock(a);
+	if (e != 0)
+		return e;
+	e = export_assemble(a, a->offset, out);
+	unlock(a);
+	return e;
+}
+
+int audit_export_files(const char *state_dir, struct buf *out)
+{
+	struct audit *a = calloc(1, sizeof *a);
+	struct stat st;
+	bool locked = false;
+	if (a == NULL)
+		return -ENOMEM;
+	a->dfd = a->lockfd = a->trailfd = -1;
+	pthread_mutex_init(&a->mu, NULL);
+	int e = (a->key = secmem_alloc(32)) != NULL ? 0 : -ENOMEM;
+	if (e == 0 && (size_t)snprintf(a->dir, sizeof a->dir, "%s/audit", state_dir) >= sizeof a->dir)
+		e = -ENAMETOOLONG;
+	if (e == 0 && (a->dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		e = -errno;
+	if (e == 0 && (a->lockfd = openat(a->dfd, "lock", O_RDONLY | O_CLOEXEC)) < 0)
+		e = -errno;
+	/* Shared: no writer is half-way through an append, and a prune cannot swap the file. */
+	if (e == 0 && flock(a->lockfd, LOCK_SH) != 0)
+		e = -errno;
+	locked = e == 0;
+	if (e == 0 && (a->trailfd = openat(a->dfd, "trail", O_RDONLY | O_CLOEXEC)) < 0)
+		e = -errno;
+	if (e == 0)
+		e = state_read(a); /* the suite and parameters */
+	if (e == 0 && fstat(a->trailfd, &st) != 0)
+		e = -errno;
+	if (e == 0)
+		e = export_assemble(a, (uint64_t)st.st_size, out);
+	if (locked)
+		(void)flock(a->lockfd, LOCK_UN);
+	if (e != 0 && e != -ENOENT)
+		log_errorx("cannot read the audit trail in %s: %s", a->dir, coffer_strerror(e));
+	audit_close(a);
 	return e;
 }
 

@@ -9,9 +9,10 @@
 #  b. SIGKILL of coffer-backupd, several times, while clients hammer it
 #     (and, while it is down, record their failures directly): the trail
 #     only ever grows (each export is a prefix of the next) and verifies;
-#     a torn last entry is cut off by the next writer, a direct verify as
-#     well as a daemon start, and the entry written next takes its seq; a
-#     cut into a sealed entry is refused by both;
+#     a direct verify names a torn last entry without mending it; the
+#     next writer (its own record, or a daemon's start) cuts it off and
+#     the entry written next takes its seq; a cut into a sealed entry is
+#     named by the verifier and refused by every writer;
 #  c. a prune inside the retention is refused naming it, the trail stays
 #     as it was (same file, same bytes), and the refusal is recorded;
 #  d. a checkpoint taken before more operations is consistent with the
@@ -297,18 +298,26 @@ tear() {
 	[ "$(entries "$TRAIL" | tail -1)" = "end $(stat -c %s "$TRAIL")" ] || fail "the trail is torn already"
 	truncate -s $((TORN_OFF + len - 7)) "$TRAIL"
 }
-# The next direct command (a writer: it replays the trail) cuts it off;
-# the verify sees the entries before it.
+# A direct verify reads the files as they are: it names the torn entry
+# and mends nothing. Its own record is written afterwards by a writer,
+# which cuts the torn entry off and takes its place (and seq).
 tear
-direct audit verify --initial-key "$K0" --json >"$T/v.json" 2>"$T/err" ||
-	fail "verify of a torn trail: $(cat "$T/v.json" "$T/err")"
-grep -q '"ok":true' "$T/v.json" || fail "verify of a torn trail: $(cat "$T/v.json")"
-grep -q "cutting off an incomplete last entry (" "$T/err" || fail "the torn entry is not reported: $(cat "$T/err")"
-[ "$(json_num entries <"$T/v.json")" -eq "$TORN_SEQ" ] ||
-	fail "verify after the tear: $(json_num entries <"$T/v.json") entries, $TORN_SEQ expected"
-# Its record takes the torn entry's place (and seq).
+size=$(stat -c %s "$TRAIL")
+expect_rc 1 direct audit verify --initial-key "$K0" >"$T/out" 2>"$T/err"
+grep -q "^FAILED at seq $TORN_SEQ (offset $TORN_OFF): the last $((len - 7)) bytes are an incomplete entry" "$T/out" ||
+	fail "verify of a torn trail does not name the torn entry: $(cat "$T/out" "$T/err")"
+grep -q "cutting off an incomplete last entry (" "$T/err" ||
+	fail "the record of the verify did not cut the torn entry: $(cat "$T/err")"
 read -r off kind seq _ < <(entries "$TRAIL" | awk -v s="$TORN_SEQ" '$3 == s')
 [ "$off $kind" = "$TORN_OFF 1" ] || fail "seq $TORN_SEQ is not a record at $TORN_OFF: $off $kind"
+direct audit show --json >"$T/show.json" || fail "show after the tear"
+python3 -c '
+import json, sys
+e = [x for x in json.load(open(sys.argv[1])) if x["seq"] == int(sys.argv[2])]
+sys.exit(0 if e and e[0]["op"] == "console audit verify" and e[0]["outcome"].startswith("failed") else 1)' \
+	"$T/show.json" "$TORN_SEQ" || fail "seq $TORN_SEQ is not the failed verify's record"
+direct audit verify --initial-key "$K0" >"$T/out" || fail "verify after the mend: $(cat "$T/out")"
+[ "$(stat -c %s "$TRAIL")" -gt "$size" ] || fail "the trail did not grow past the torn entry"
 # The same at a daemon's start: it comes up, says so, and records its start there.
 tear
 daemon_start backupd
@@ -330,9 +339,14 @@ for _ in 1 2 3 4 5 6; do
 	direct dataset list >/dev/null || fail "dataset list (direct)"
 done
 [ "$(entries "$TRAIL" | tail -2 | head -1 | cut -d' ' -f2)" = 2 ] || fail "no seal came last"
+read -r cut_off _ cut_seq _ < <(entries "$TRAIL" | tail -2 | head -1)
 truncate -s -10 "$TRAIL"
-expect_rc 1 direct audit verify --initial-key "$K0" >/dev/null 2>"$T/err"
+expect_rc 1 direct audit verify --initial-key "$K0" >"$T/out" 2>"$T/err"
+grep -q "^FAILED at seq $cut_seq (offset $cut_off): the last .* bytes are an incomplete entry" "$T/out" ||
+	fail "verify does not name the cut seal: $(cat "$T/out")"
+# Its record is refused by the writer, which names the cut.
 grep -q "shorter .* than its sealed part" "$T/err" || fail "the cut is not named: $(cat "$T/err")"
+grep -q "not recorded in the audit trail" "$T/err" || fail "no warning of the lost record: $(cat "$T/err")"
 expect_rc 1 timeout 60 "$(daemon_bin backupd)" -f --passphrase-file "$COFFER_PASSPHRASE_FILE" \
 	>"$T/err" 2>&1
 grep -q "shorter .* than its sealed part" "$T/err" || fail "backupd: the cut is not named: $(cat "$T/err")"
