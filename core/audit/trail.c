@@ -422,7 +422,8 @@ int audit_init(const char *state_dir, uint32_t suite, const struct audit_params 
 	}
 	if ((size_t)snprintf(dir, sizeof dir, "%s/audit", state_dir) >= sizeof dir)
 		return -ENAMETOOLONG;
-	if (mkdir(dir, 0770) != 0) {
+	/* The daemons' group writes here whatever the umask (docs/format/audit.md, "Files"). */
+	if (mkdir(dir, 0770) != 0 || chmod(dir, 0770) != 0) {
 		int e = -errno;
 		if (e == -EEXIST)
 			log_errorx("an audit trail already exists in %s", dir);
@@ -662,6 +663,7 @@ int audit_export_files(const char *state_dir, struct buf *out)
 /* ---- pruning ------------------------------------------------------------ */
 
 struct cut {
+	uint64_t first;              /* the seq the file starts at: 0, or an earlier prune's */
 	size_t keep_from;            /* file offset of the first kept entry */
 	uint64_t seq;                /* its seq */
 	int64_t time_ns;             /* the last removed entry's (a seal's) time */
@@ -689,6 +691,7 @@ static int find_cut(struct audit *a, const uint8_t *t, size_t n, int64_t before_
 		if (e != 0)
 			return -EBADMSG;
 		if (en.kind == AUDIT_ANCHOR) {
+			c->first = en.seq;
 			fr.size = en.seq;
 			fr.n = en.n_frontier;
 			for (uint8_t i = 0; i < en.n_frontier; i++)
@@ -760,15 +763,15 @@ int audit_prune(struct audit *a, int64_t before, const struct audit_record *who,
 		log_errorx("cannot rewrite %s/trail: %s", a->dir, coffer_strerror(e));
 		goto out;
 	}
-	*removed = c.seq;
+	*removed = c.seq - c.first;
 	a->offset = file.len;
 	e = state_write(a);
 	/* The prune is a record naming the anchor, sealed at once. */
 	struct audit_record r = *who;
 	char outcome[400];
 	struct buf b = { 0 };
-	snprintf(outcome, sizeof outcome, "ok: removed entries 0-%llu (%s)",
-		 (unsigned long long)c.seq - 1, reason);
+	snprintf(outcome, sizeof outcome, "ok: removed entries %llu-%llu (%s)",
+		 (unsigned long long)c.first, (unsigned long long)c.seq - 1, reason);
 	r.outcome = outcome;
 	r.op = "audit prune";
 	if (e == 0)

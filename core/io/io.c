@@ -180,6 +180,9 @@ static int write_file_at(int dirfd, const char *name, const void *p, size_t n, m
 		if (fd < 0)
 			e = -errno;
 	}
+	/* Exactly mode: group access (the audit trail's 0660) must not depend on the umask. */
+	if (e == 0 && fchmod(fd, mode) != 0)
+		e = -errno;
 	if (e == 0)
 		e = io_write_all(fd, p, n);
 	if (e == 0 && fsync(fd) != 0)

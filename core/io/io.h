@@ -29,7 +29,8 @@ int io_read_fd(int fd, struct buf *out, size_t max);
 int io_fsync_dir(int dirfd);
 /*
  * Durably creates or replaces name in dirfd with n bytes: a temporary file
- * (mode), written, fsync'd, renamed over name, and the directory fsync'd,
+ * (exactly mode, whatever the umask), written, fsync'd, renamed over name,
+ * and the directory fsync'd,
  * so a crash leaves the old or the new content, never a mixture.
  */
 int io_replace_file_at(int dirfd, const char *name, const void *p, size_t n, mode_t mode);

@@ -940,6 +940,69 @@ static void test_prune_retention(void **state)
 	buf_fini(&exp0);
 }
 
+/* The files' modes are the documented ones whatever the umask: the daemons' group appends. */
+static void test_modes(void **state)
+{
+	(void)state;
+	char base[] = "/tmp/coffer-audit-modes.XXXXXX", sd[64], path[128];
+	static const struct {
+		const char *name;
+		mode_t mode;
+	} want[] = { { "", 0770 },        { "/trail", 0660 },    { "/state", 0660 },
+		     { "/sign.key", 0640 }, { "/sign.pem", 0644 }, { "/lock", 0660 } };
+	uint8_t k0[32];
+	struct audit_params p;
+	struct stat st;
+	assert_non_null(mkdtemp(base));
+	snprintf(sd, sizeof sd, "%s/a", base);
+	assert_int_equal(mkdir(sd, 0700), 0);
+	audit_params_default(&p);
+	mode_t old = umask(027);
+	int e = audit_init(sd, SUITE_INTERNATIONAL, &p, k0);
+	umask(old);
+	assert_int_equal(e, 0);
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		snprintf(path, sizeof path, "%s/audit%s", sd, want[i].name);
+		assert_int_equal(stat(path, &st), 0);
+		if ((st.st_mode & 07777) != want[i].mode)
+			fail_msg("%s: mode %04o, %04o expected", path, (unsigned)(st.st_mode & 07777),
+				 (unsigned)want[i].mode);
+	}
+	testutil_rm_tree(AT_FDCWD, base);
+}
+
+/*
+ * The readers' export (audit_export_files) is the writer's when the
+ * trail is whole; with a torn tail it holds the torn bytes, changes no
+ * file, and the verifier names the torn entry.
+ */
+static void test_export_files(void **state)
+{
+	struct fix *f = *state;
+	struct audit_export_view v;
+	struct buf x = { 0 }, before = { 0 };
+	char dir[160], trail[180];
+
+	assert_int_equal(audit_export_files(f->sd, &x), 0);
+	assert_int_equal(x.len, f->exp.len);
+	assert_memory_equal(x.data, f->exp.data, x.len);
+
+	snprintf(dir, sizeof dir, "%s/audit", f->sd);
+	snprintf(trail, sizeof trail, "%s/trail", dir);
+	size_t last = f->ix.n - 1;
+	assert_int_equal(truncate(trail, (off_t)(f->ix.off[last] + f->ix.len[last] - 5)), 0);
+	testutil_snapshot_tree(dir, &before);
+	buf_reset(&x);
+	assert_int_equal(audit_export_files(f->sd, &x), 0);
+	testutil_assert_tree_unchanged(dir, &before);
+	assert_int_equal(audit_export_parse(x.data, x.len, &v), 0);
+	assert_int_equal(v.trail_len, f->ix.off[last] + f->ix.len[last] - 5);
+	assert_bad(v.trail, v.trail_len, f->k0, f->pub, NULL, 0, last, f->ix.off[last],
+		   "incomplete entry");
+	buf_fini(&x);
+	buf_fini(&before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -955,6 +1018,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cut_file_refused, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_signature, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_retention, setup_full, teardown),
+		cmocka_unit_test(test_modes),
+		cmocka_unit_test_setup_teardown(test_export_files, setup_full, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
