@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,6 +20,7 @@
 
 #include "audit/audit.h"
 #include "audit/verify.h"
+#include "conf/roles.h"
 #include "console.h"
 #include "crypto/crypto.h"
 #include "crypto/pkey.h"
@@ -689,8 +689,7 @@ out:
 /* This process's user, for records written in direct mode. */
 static void who_am_i(struct audit_record *r, char *name, size_t size)
 {
-	struct passwd *pw = getpwuid(getuid());
-	snprintf(name, size, "%s", pw != NULL ? pw->pw_name : "?");
+	user_name(getuid(), name, size);
 	r->uid = (uint32_t)getuid();
 	r->actor = name;
 	r->role = "console (direct)";

@@ -7,7 +7,6 @@
 #include "record.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -107,8 +106,7 @@ void record_end(int argc, char **argv, int exit_code)
 	}
 	char op[64], role[129], name[65], outcome[512], target[257];
 	uint8_t params[32] = { 0 };
-	struct passwd *pw = getpwuid(getuid());
-	snprintf(name, sizeof name, "%s", pw != NULL ? pw->pw_name : "?");
+	user_name(getuid(), name, sizeof name);
 	op_name(argc, argv, op, sizeof op);
 	roles_text(role, sizeof role);
 	snprintf(target, sizeof target, "%s",

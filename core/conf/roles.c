@@ -486,6 +486,18 @@ static int lookup_user(uid_t uid, struct passwd *pw, char **bufp, bool *found)
 	}
 }
 
+void user_name(uid_t uid, char *out, size_t size)
+{
+	struct passwd pw;
+	char *b = NULL;
+	bool found = false;
+	if (lookup_user(uid, &pw, &b, &found) == 0 && found)
+		snprintf(out, size, "%s", pw.pw_name);
+	else
+		snprintf(out, size, "%u", (unsigned)uid);
+	free(b);
+}
+
 /* The name of gid as a new string in *name, or NULL if it has none. */
 static int lookup_group(gid_t gid, char **name)
 {

@@ -109,6 +109,13 @@ int roles_of_groups(const struct roles_conf *c, uid_t uid, const char *user,
 int roles_of_peer(const struct roles_conf *c, uid_t uid, gid_t gid, unsigned *roles,
 		  char *why, size_t size);
 
+/*
+ * The name of uid's user for records and messages, or its decimal uid
+ * when it has no entry or the user database fails; always NUL-terminated
+ * (truncated if short). Blocks on NSS as roles_of_peer does.
+ */
+void user_name(uid_t uid, char *out, size_t size);
+
 /* "sysadmin", "secadmin", "auditor", "operator", "approver", "daemon";
  * "unknown" for anything else (several bits included). */
 const char *role_name(enum role r);

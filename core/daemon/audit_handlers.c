@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "audit/audit.h"
+#include "conf/roles.h"
 #include "daemon/common.h"
 #include "util/log.h"
 
@@ -104,8 +105,8 @@ void daemon_h_audit_prune(struct server *s, const struct peer_info *p, const str
 	struct daemon_capture cap;
 	struct audit_record who = { .uid = p->uid, .actor = "", .role = p->roles_text,
 				    .target = "", .origin = c->a.name };
-	char name[32];
-	snprintf(name, sizeof name, "%u", (unsigned)p->uid);
+	char name[65];
+	user_name(p->uid, name, sizeof name);
 	who.actor = name;
 	daemon_capture_begin(&cap);
 	int e = audit_prune(c->audit, before, &who, &removed);

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -585,14 +584,10 @@ static void on_stop(struct server *s, void *arg)
 void daemon_audit(struct daemon_ctx *c, uint32_t uid, const char *roles, const char *op,
 		  const char *target, const uint8_t params[32], const char *outcome)
 {
-	char name[65], rolebuf[129], targetbuf[257], outbuf[513], pwbuf[1024];
-	struct passwd pw, *res = NULL;
+	char name[65], rolebuf[129], targetbuf[257], outbuf[513];
 	if (c->audit == NULL)
 		return;
-	if (getpwuid_r(uid, &pw, pwbuf, sizeof pwbuf, &res) == 0 && res != NULL)
-		snprintf(name, sizeof name, "%s", pw.pw_name);
-	else
-		snprintf(name, sizeof name, "%u", (unsigned)uid);
+	user_name(uid, name, sizeof name);
 	/* Cut to the record's limits rather than lose the record. */
 	snprintf(rolebuf, sizeof rolebuf, "%s", roles != NULL && *roles ? roles : "none");
 	snprintf(targetbuf, sizeof targetbuf, "%s", target != NULL ? target : "");
