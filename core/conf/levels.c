@@ -45,12 +45,13 @@ const char levels_default_conf[] =
 	"replication = required\n"
 	"retention = 1095d\n"
 	"drill = 30d\n"
-	"pool = pools/important\n";
+	"pool = pools/important\n"
+	"erase_approvals = 3\n";
 
 /* Which keys a level has set, to refuse a key given twice. */
 enum {
 	SEEN_NAME = 1, SEEN_SUITE = 2, SEEN_REPL = 4, SEEN_RET = 8, SEEN_DRILL = 16,
-	SEEN_POOL = 32, SEEN_CONC = 64,
+	SEEN_POOL = 32, SEEN_CONC = 64, SEEN_ERASE_APPROVALS = 128, SEEN_ERASE_EXPIRY = 256,
 };
 
 struct parser {
@@ -226,6 +227,8 @@ static int level_section(struct parser *p, char *s)
 	memset(p->cur, 0, sizeof *p->cur);
 	p->cur->number = (unsigned)num;
 	p->cur->concurrency = 1;
+	p->cur->erase_approvals = LEVEL_ERASE_APPROVALS_DEFAULT;
+	p->cur->erase_expiry_s = LEVEL_ERASE_EXPIRY_DEFAULT_S;
 	p->cur->line = p->line;
 	p->seen = 0;
 	return 0;
@@ -284,6 +287,16 @@ static int level_key(struct parser *p, char *s)
 		ok = *val >= '0' && *val <= '9' && *end == 0 && errno == 0 && v >= 1 && v <= 64;
 		if (ok)
 			lv->concurrency = (unsigned)v;
+	} else if (strcmp(key, "erase_approvals") == 0) {
+		bit = SEEN_ERASE_APPROVALS;
+		uint64_t v;
+		ok = parse_num(val, LEVEL_ERASE_APPROVALS_MAX, &v) == 0 && v >= 1;
+		if (ok)
+			lv->erase_approvals = (unsigned)v;
+	} else if (strcmp(key, "erase_expiry") == 0) {
+		bit = SEEN_ERASE_EXPIRY;
+		ok = parse_duration(val, &lv->erase_expiry_s) == 0 &&
+		     lv->erase_expiry_s <= LEVEL_ERASE_EXPIRY_MAX_S;
 	} else if (strcmp(key, "pool") == 0) {
 		bit = SEEN_POOL;
 		if (p->seen & bit)
@@ -306,10 +319,14 @@ static int level_key(struct parser *p, char *s)
 			"N followed by s, m, h, d or w (N > 0, at most 100 years)",
 			"a directory other than /, without . or .. components",
 			"a whole number from 1 to 64",
+			"a whole number from 1 to 16 (approvers, besides the supervisor)",
+			"N followed by s, m, h, d or w, at most 90 days",
 		};
 		const char *rule = bit == SEEN_NAME ? rules[0] : bit == SEEN_SUITE ? rules[1] :
 				   bit == SEEN_REPL ? rules[2] : bit == SEEN_POOL ? rules[4] :
-				   bit == SEEN_CONC ? rules[5] : rules[3];
+				   bit == SEEN_CONC ? rules[5] :
+				   bit == SEEN_ERASE_APPROVALS ? rules[6] :
+				   bit == SEEN_ERASE_EXPIRY ? rules[7] : rules[3];
 		bad(p, p->line, "bad value for %s (expected %s)", key, rule);
 		return -EINVAL;
 	}

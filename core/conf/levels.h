@@ -17,6 +17,8 @@
  *   drill = 90d
  *   pool = pools/important    (relative: under the state directory)
  *   concurrency = 1           (jobs of this pool running at once, 1-64)
+ *   erase_approvals = 2       (approvers a destruction needs besides the supervisor, 1-16)
+ *   erase_expiry = 7d         (a destruction request not executed by then expires, <= 90d)
  *
  * A malformed file is refused whole, with a message naming the file, the
  * line and the rule broken; nothing is ever half applied.
@@ -31,6 +33,11 @@
 #define LEVEL_MAX 255        /* level numbers are 1..LEVEL_MAX */
 #define LEVEL_NAME_MAX 32
 
+#define LEVEL_ERASE_APPROVALS_DEFAULT 2
+#define LEVEL_ERASE_APPROVALS_MAX 16
+#define LEVEL_ERASE_EXPIRY_DEFAULT_S (7u * 86400)
+#define LEVEL_ERASE_EXPIRY_MAX_S (90u * 86400)
+
 /* Suite rules: 0 allows any suite, else the one suite_id allowed. */
 #define LEVEL_SUITE_ANY 0
 
@@ -43,6 +50,8 @@ struct level {
 	uint64_t drill_s;          /* 0: no drill schedule */
 	char *pool;                /* absolute, normalised */
 	unsigned concurrency;      /* jobs of this pool that may run at once (default 1) */
+	unsigned erase_approvals;  /* destruction quorum: approvers besides the supervisor */
+	uint64_t erase_expiry_s;   /* a destruction request's lifetime */
 	unsigned line;             /* of the [level N] header */
 };
 

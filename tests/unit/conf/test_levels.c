@@ -50,6 +50,7 @@ static void test_fields(void **state)
 	struct levels *l = NULL;
 	const char *text = "# top\n\n[level 7]\r\n  name=top-secret \n"
 			   "retention = 2w\ndrill = 36h\npool = /srv//pool7/\nconcurrency = 3\n"
+			   "erase_approvals = 5\nerase_expiry = 36h\n"
 			   "[ level 2 ]\nname = low\npool = p2\n";
 	assert_int_equal(parse(text, &l), 0);
 	assert_int_equal(l->n, 2);
@@ -65,6 +66,10 @@ static void test_fields(void **state)
 	assert_string_equal(l->v[0].pool, "/var/lib/coffer/p2");
 	assert_int_equal(l->v[1].concurrency, 3);
 	assert_int_equal(l->v[0].concurrency, 1); /* the default */
+	assert_int_equal(l->v[1].erase_approvals, 5);
+	assert_int_equal(l->v[1].erase_expiry_s, 36 * 3600);
+	assert_int_equal(l->v[0].erase_approvals, 2); /* the defaults */
+	assert_int_equal(l->v[0].erase_expiry_s, 7 * 86400);
 	levels_free(l);
 }
 
@@ -102,6 +107,12 @@ static void test_refused(void **state)
 		"[level 1]\nname = a\npool = a\nconcurrency = 2x\n",
 		"[level 1]\nname = a\npool = a\nconcurrency = -1\n",
 		"[level 1]\nname = a\npool = a\nconcurrency = 1\nconcurrency = 2\n",
+		"[level 1]\nname = a\npool = a\nerase_approvals = 0\n",
+		"[level 1]\nname = a\npool = a\nerase_approvals = 17\n",
+		"[level 1]\nname = a\npool = a\nerase_approvals = 2\nerase_approvals = 2\n",
+		"[level 1]\nname = a\npool = a\nerase_expiry = 91d\n",
+		"[level 1]\nname = a\npool = a\nerase_expiry = 0d\n",
+		"[level 1]\nname = a\npool = a\nerase_expiry = 7\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct levels *l = (struct levels *)0x1;
