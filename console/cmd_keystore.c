@@ -141,7 +141,7 @@ static int ks_parse(int argc, char **argv, struct ks_args *a, bool want_file)
 /* ---- through the daemons ------------------------------------------------ */
 
 /* The daemons that hold keys; the scheduler holds none. */
-static const char *const key_daemons[] = { "backupd", "restored" };
+static const char *const key_daemons[] = { "backupd", "restored", "erased" };
 #define N_KEY_DAEMONS (sizeof key_daemons / sizeof key_daemons[0])
 #define UNLOCK_PASS_MAX 1024 /* the protocol's passphrase field */
 

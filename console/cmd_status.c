@@ -16,7 +16,7 @@
 
 #define STATUS_TIMEOUT_MS 5000
 
-static const char *const daemons[] = { "backupd", "restored", "scheduler" };
+static const char *const daemons[] = { "backupd", "restored", "erased", "scheduler" };
 #define N_DAEMONS (sizeof daemons / sizeof daemons[0])
 
 static void status_usage(void)

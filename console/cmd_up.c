@@ -38,6 +38,7 @@ static const struct {
 } daemons[] = {
 	{ "backupd", "backupd", 1 },
 	{ "restored", "restore", 1 },
+	{ "erased", "erase", 1 },
 	{ "scheduler", "scheduler", 0 },
 };
 #define N_DAEMONS (sizeof daemons / sizeof daemons[0])

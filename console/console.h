@@ -123,6 +123,8 @@ int cmd_status(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_job(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_approver(int argc, char **argv);
+int cmd_erase(int argc, char **argv);
 int cmd_up(int argc, char **argv);
 int cmd_down(int argc, char **argv);
 

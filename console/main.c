@@ -34,6 +34,8 @@ static const struct command {
 	{ "job", cmd_job, "one job: show, cancel, watch" },
 	{ "policy", cmd_policy, "a dataset's policy: set, show" },
 	{ "audit", cmd_audit, "the audit trail: init, show, verify, export, checkpoint" },
+	{ "approver", cmd_approver, "destruction approvers: add, list, revoke" },
+	{ "erase", cmd_erase, "destruction: request, show, approve, list" },
 	{ "up", cmd_up, "start every daemon under a directory (--dev)" },
 	{ "down", cmd_down, "stop the daemons started by 'up' (--dev)" },
 };

@@ -511,7 +511,7 @@ void ipc_target(const struct ipc_msg *m, char *out, size_t size)
 	for (size_t i = 0; i < s->n; i++) {
 		const struct ipc_field *f = &s->fields[i];
 		bool named = strcmp(f->name, "dataset") == 0 || strcmp(f->name, "name") == 0 ||
-			     strcmp(f->name, "job") == 0;
+			     strcmp(f->name, "job") == 0 || strcmp(f->name, "request") == 0;
 		const uint8_t *p;
 		size_t n;
 		uint8_t u8;

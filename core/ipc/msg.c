@@ -143,6 +143,63 @@ static const struct ipc_field audit_checkpoint_reply[] = {
 static const struct ipc_field audit_prune[] = { F(IPC_I64, 0, "before") };
 static const struct ipc_field audit_prune_reply[] = { F(IPC_U64, 0, "removed") };
 
+/* Destruction: approvers and requests (docs/format/erase.md) */
+#define REQ_ID F(IPC_STR, 32, "request")
+static const struct ipc_field approver_add[] = {
+	F(IPC_STR, 32, "name"), F(IPC_STR, 16, "role"), F(IPC_STR, NAME_MAX_LEN, "user"),
+	F(IPC_STR, 8192, "public_key"),
+};
+static const struct ipc_field approver_add_reply[] = {
+	F(IPC_STR, 16, "suite"), F(IPC_STR, 64, "fingerprint"),
+};
+static const struct ipc_field approver_item[] = {
+	F(IPC_STR, 32, "name"), F(IPC_STR, 16, "role"), F(IPC_STR, NAME_MAX_LEN, "user"),
+	F(IPC_STR, 16, "suite"), F(IPC_STR, 64, "fingerprint"), F(IPC_I64, 0, "added"),
+	F(IPC_STR, NAME_MAX_LEN, "added_by"), F(IPC_I64, 0, "revoked"),
+	F(IPC_STR, NAME_MAX_LEN, "revoked_by"),
+};
+static const struct ipc_field approver_list_reply[] = { L(1000, approver_item, "approvers") };
+static const struct ipc_field approver_name[] = { F(IPC_STR, 32, "name") };
+static const struct ipc_field snapshot_id_item[] = { F(IPC_STR, NAME_MAX_LEN, "id") };
+static const struct ipc_field erase_request[] = {
+	F(IPC_STR, NAME_MAX_LEN, "dataset"), L(4096, snapshot_id_item, "snapshots"),
+	F(IPC_STR, TEXT_LEN, "reason"), F(IPC_STR, TEXT_LEN, "legal_basis"),
+};
+static const struct ipc_field erase_request_reply[] = {
+	REQ_ID, F(IPC_STR, 64, "digest"), F(IPC_STR, 160, "statement"), F(IPC_I64, 0, "expires"),
+};
+static const struct ipc_field erase_id[] = { REQ_ID };
+static const struct ipc_field site_item[] = { F(IPC_STR, 128, "site") };
+static const struct ipc_field approval_item[] = {
+	F(IPC_STR, 32, "approver"), F(IPC_STR, 16, "role"), F(IPC_I64, 0, "time"),
+	F(IPC_U32, 0, "by_uid"), F(IPC_U8, 0, "counts"), F(IPC_STR, 256, "why"),
+};
+#define QUORUM_FIELDS                                                             \
+	F(IPC_U32, 0, "approvals"), F(IPC_U32, 0, "approvals_needed"),            \
+	F(IPC_U32, 0, "supervisors"), F(IPC_U8, 0, "met"), F(IPC_STR, 512, "missing")
+static const struct ipc_field erase_show_reply[] = {
+	REQ_ID, F(IPC_STR, 16, "state"), F(IPC_I64, 0, "since"), F(IPC_STR, 16, "suite"),
+	F(IPC_I64, 0, "created"), F(IPC_I64, 0, "expires"), F(IPC_STR, NAME_MAX_LEN, "requester"),
+	F(IPC_U32, 0, "requester_uid"), F(IPC_STR, NAME_MAX_LEN, "dataset"),
+	F(IPC_STR, 32, "dataset_id"), F(IPC_U32, 0, "level"), F(IPC_STR, 32, "level_name"),
+	F(IPC_STR, 16, "scope"), L(4096, snapshot_id_item, "snapshots"),
+	F(IPC_STR, PATH_LEN, "repository"), F(IPC_U64, 0, "packs"), F(IPC_U64, 0, "files"),
+	F(IPC_U64, 0, "bytes"), F(IPC_STR, 32, "keyset"), L(64, site_item, "sites"),
+	F(IPC_STR, TEXT_LEN, "reason"), F(IPC_STR, TEXT_LEN, "legal_basis"),
+	L(64, approval_item, "approvals"), QUORUM_FIELDS, F(IPC_STR, 64, "digest"),
+	F(IPC_STR, 160, "statement"),
+};
+static const struct ipc_field erase_approve[] = {
+	REQ_ID, F(IPC_STR, 32, "approver"), F(IPC_BYTES, 1024, "signature"),
+};
+static const struct ipc_field erase_approve_reply[] = { QUORUM_FIELDS };
+static const struct ipc_field erase_item[] = {
+	REQ_ID, F(IPC_STR, 16, "state"), F(IPC_STR, NAME_MAX_LEN, "dataset"),
+	F(IPC_STR, 16, "scope"), F(IPC_I64, 0, "created"), F(IPC_I64, 0, "expires"),
+	F(IPC_STR, NAME_MAX_LEN, "requester"), F(IPC_U8, 0, "met"),
+};
+static const struct ipc_field erase_list_reply[] = { L(10000, erase_item, "requests") };
+
 /* Events */
 static const struct ipc_field ev_progress[] = {
 	F(IPC_U64, 0, "job"), F(IPC_U64, 0, "files"), F(IPC_U64, 0, "bytes"),
@@ -208,6 +265,20 @@ static const struct ipc_schema schemas[] = {
 	S(IPC_AUDIT_PRUNE | IPC_REPLY, "audit prune reply", audit_prune_reply),
 	EMPTY(IPC_AUDIT_SEAL, "audit seal"),
 	EMPTY(IPC_AUDIT_SEAL | IPC_REPLY, "audit seal reply"),
+	S(IPC_APPROVER_ADD, "approver add", approver_add),
+	S(IPC_APPROVER_ADD | IPC_REPLY, "approver add reply", approver_add_reply),
+	EMPTY(IPC_APPROVER_LIST, "approver list"),
+	S(IPC_APPROVER_LIST | IPC_REPLY, "approver list reply", approver_list_reply),
+	S(IPC_APPROVER_REVOKE, "approver revoke", approver_name),
+	EMPTY(IPC_APPROVER_REVOKE | IPC_REPLY, "approver revoke reply"),
+	S(IPC_ERASE_REQUEST, "erase request", erase_request),
+	S(IPC_ERASE_REQUEST | IPC_REPLY, "erase request reply", erase_request_reply),
+	S(IPC_ERASE_SHOW, "erase show", erase_id),
+	S(IPC_ERASE_SHOW | IPC_REPLY, "erase show reply", erase_show_reply),
+	S(IPC_ERASE_APPROVE, "erase approve", erase_approve),
+	S(IPC_ERASE_APPROVE | IPC_REPLY, "erase approve reply", erase_approve_reply),
+	EMPTY(IPC_ERASE_LIST, "erase list"),
+	S(IPC_ERASE_LIST | IPC_REPLY, "erase list reply", erase_list_reply),
 	S(IPC_EV_PROGRESS, "progress event", ev_progress),
 	S(IPC_EV_LOG, "log event", ev_log),
 	S(IPC_EV_DONE, "done event", ev_done),

@@ -111,11 +111,12 @@ make_deep() {
 }
 
 # --- Daemons (docs/daemons.md) ---
-# daemon_bin NAME: the built coffer-NAME (backupd, restored, scheduler).
+# daemon_bin NAME: the built coffer-NAME (backupd, restored, erased, scheduler).
 daemon_bin() {
 	case $1 in
 	backupd) echo "$COFFER_BUILD/backupd/coffer-backupd" ;;
 	restored) echo "$COFFER_BUILD/restore/coffer-restored" ;;
+	erased) echo "$COFFER_BUILD/erase/coffer-erased" ;;
 	scheduler) echo "$COFFER_BUILD/scheduler/coffer-scheduler" ;;
 	*) fail "daemon_bin: unknown daemon $1" ;;
 	esac

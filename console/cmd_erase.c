@@ -1,0 +1,684 @@
+/*
+ * coffer approver add|list|revoke and coffer erase request|show|approve|list
+ * (docs/format/erase.md). Everything goes through coffer-erased, which
+ * alone holds the registry and the requests. The one thing done here is
+ * signing with --key: the private key is read and used in this process
+ * and never sent anywhere.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "console.h"
+#include "crypto/pkey.h"
+#include "daemon.h"
+#include "io/io.h"
+#include "util/hex.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define KEY_FILE_MAX 65536
+#define SIG_FILE_MAX 1024
+
+static void approver_usage(void)
+{
+	fprintf(stderr,
+		"usage: coffer approver add NAME --pubkey FILE --role approver|supervisor "
+		"[--user LOGIN]\n"
+		"       coffer approver list [--json]\n"
+		"       coffer approver revoke NAME\n"
+		"Approvers sign destruction requests (docs/format/erase.md). The key is an\n"
+		"Ed25519 or SM2 public key in PEM; LOGIN (default NAME) is their login here:\n"
+		"a requester can never count as an approver of their own request.\n");
+}
+
+static void erase_usage(void)
+{
+	fprintf(stderr,
+		"usage: coffer erase request --dataset NAME [--snapshot ID]... --reason TEXT\n"
+		"                            --legal-basis TEXT [--statement-out FILE]\n"
+		"       coffer erase show REQ [--json]\n"
+		"       coffer erase approve REQ --key PRIVATE_KEY.pem\n"
+		"       coffer erase approve REQ --signature FILE --approver NAME\n"
+		"       coffer erase list [--json]\n"
+		"A request names what is destroyed and why; M approvers and the supervisor\n"
+		"sign its statement (written to REQ.statement). To sign offline:\n"
+		"  openssl pkeyutl -sign -rawin -inkey KEY.pem -in REQ.statement -out REQ.sig\n"
+		"(SM2 keys: add -pkeyopt distid:1234567812345678).\n");
+}
+
+struct er_args {
+	struct common_opts c;
+	const char *pubkey, *role, *user, *reason, *legal, *statement_out;
+	const char *key, *signature, *approver;
+	const char **snapshots;
+	size_t n_snapshots;
+	const char *arg; /* NAME or REQ */
+};
+
+static int er_parse(int argc, char **argv, struct er_args *a, bool want_arg,
+		    void (*usage)(void))
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "pubkey", required_argument, NULL, 'k' },
+		{ "role", required_argument, NULL, 'o' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "snapshot", required_argument, NULL, 's' },
+		{ "reason", required_argument, NULL, 'w' },
+		{ "legal-basis", required_argument, NULL, 'L' },
+		{ "statement-out", required_argument, NULL, 'O' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "signature", required_argument, NULL, 'g' },
+		{ "approver", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (common_opt(&a->c, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'k': a->pubkey = optarg; break;
+		case 'o': a->role = optarg; break;
+		case 'u': a->user = optarg; break;
+		case 's': {
+			const char **v = realloc(a->snapshots, (a->n_snapshots + 1) * sizeof *v);
+			if (v == NULL)
+				return EXIT_FAIL;
+			a->snapshots = v;
+			v[a->n_snapshots++] = optarg;
+			break;
+		}
+		case 'w': a->reason = optarg; break;
+		case 'L': a->legal = optarg; break;
+		case 'O': a->statement_out = optarg; break;
+		case 'K': a->key = optarg; break;
+		case 'g': a->signature = optarg; break;
+		case 'a': a->approver = optarg; break;
+		case 'h': usage(); return EXIT_OK;
+		default: usage(); return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != (want_arg ? 1 : 0)) {
+		usage();
+		return EXIT_USAGE;
+	}
+	if (want_arg)
+		a->arg = argv[optind];
+	return -1;
+}
+
+/* A call to coffer-erased; the reply in *m, valid while *cl is open. */
+static int erased_call(const struct er_args *a, struct ipc_client **cl, struct ipc_writer *w,
+		       struct ipc_msg *m)
+{
+	if (console_run_dir(&a->c) == NULL) {
+		log_errorx("destruction goes through coffer-erased, and no daemon runs here "
+			   "(start them, or give --run-dir DIR)");
+		return -1;
+	}
+	if ((*cl = console_connect(&a->c, "erased")) == NULL)
+		return -1;
+	return console_call(*cl, "erased", w, m) == 0 ? 0 : -1;
+}
+
+static int read_file(const char *path, const char *what, size_t max, struct buf *out)
+{
+	int e = io_read_file_at(AT_FDCWD, path, out, max);
+	if (e != 0)
+		log_errorx("cannot read the %s %s: %s", what, path, coffer_strerror(e));
+	return e;
+}
+
+/* ---- coffer approver -------------------------------------------------------- */
+
+static int approver_add(struct er_args *a)
+{
+	struct buf pem = { 0 };
+	struct ipc_client *cl = NULL;
+	struct ipc_writer w;
+	struct ipc_msg m;
+	int rc = EXIT_FAIL;
+	if (a->pubkey == NULL || a->role == NULL) {
+		log_errorx("approver add needs --pubkey FILE and --role approver|supervisor");
+		return EXIT_USAGE;
+	}
+	if (read_file(a->pubkey, "public key", KEY_FILE_MAX, &pem) != 0)
+		return EXIT_FAIL;
+	ipc_writer_init(&w, IPC_APPROVER_ADD, 1);
+	ipc_put_str(&w, a->arg);
+	ipc_put_str(&w, a->role);
+	ipc_put_str(&w, a->user);
+	ipc_put_strn(&w, (const char *)pem.data, pem.len);
+	if (erased_call(a, &cl, &w, &m) == 0) {
+		struct ipc_reader rd;
+		char suite[17] = "", fp[65] = "";
+		ipc_reader_init(&rd, &m);
+		(void)ipc_get_str(&rd, suite, sizeof suite);
+		(void)ipc_get_str(&rd, fp, sizeof fp);
+		if (!a->c.quiet)
+			printf("registered %s '%s' (%s key, fingerprint %s)\n", a->role, a->arg,
+			       suite, fp);
+		rc = EXIT_OK;
+	}
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	buf_fini(&pem);
+	return rc;
+}
+
+static int approver_list(struct er_args *a)
+{
+	struct ipc_client *cl = NULL;
+	struct ipc_writer w;
+	struct ipc_msg m;
+	int rc = EXIT_FAIL;
+	ipc_writer_init(&w, IPC_APPROVER_LIST, 1);
+	if (erased_call(a, &cl, &w, &m) == 0) {
+		struct ipc_reader rd;
+		uint32_t n = 0;
+		ipc_reader_init(&rd, &m);
+		(void)ipc_get_list(&rd, &n);
+		if (a->c.json)
+			printf("[");
+		else if (n == 0)
+			printf("no approvers are registered\n");
+		for (uint32_t i = 0; i < n; i++) {
+			char name[33], role[17], user[65], suite[17], fp[65], by[65], rby[65];
+			char t1[32], t2[32];
+			int64_t added, revoked;
+			(void)ipc_get_str(&rd, name, sizeof name);
+			(void)ipc_get_str(&rd, role, sizeof role);
+			(void)ipc_get_str(&rd, user, sizeof user);
+			(void)ipc_get_str(&rd, suite, sizeof suite);
+			(void)ipc_get_str(&rd, fp, sizeof fp);
+			(void)ipc_get_i64(&rd, &added);
+			(void)ipc_get_str(&rd, by, sizeof by);
+			(void)ipc_get_i64(&rd, &revoked);
+			(void)ipc_get_str(&rd, rby, sizeof rby);
+			if (a->c.json) {
+				printf("%s{\"name\":", i ? "," : "");
+				json_cstr(stdout, name);
+				printf(",\"role\":\"%s\",\"user\":", role);
+				json_cstr(stdout, user);
+				printf(",\"suite\":\"%s\",\"fingerprint\":\"%s\",\"added\":%lld,"
+				       "\"added_by\":", suite, fp, (long long)added);
+				json_cstr(stdout, by);
+				printf(",\"revoked\":%lld,\"revoked_by\":", (long long)revoked);
+				json_cstr(stdout, rby);
+				printf("}");
+			} else {
+				printf("%-16s %-10s %-13s %.16s  added %s by %s", name, role, suite, fp,
+				       fmt_time(added, t1, sizeof t1), by);
+				if (revoked)
+					printf(", REVOKED %s by %s", fmt_time(revoked, t2, sizeof t2), rby);
+				printf("\n");
+			}
+		}
+		if (a->c.json)
+			printf("]\n");
+		rc = EXIT_OK;
+	}
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	return rc;
+}
+
+static int approver_revoke(struct er_args *a)
+{
+	struct ipc_client *cl = NULL;
+	struct ipc_writer w;
+	struct ipc_msg m;
+	int rc = EXIT_FAIL;
+	ipc_writer_init(&w, IPC_APPROVER_REVOKE, 1);
+	ipc_put_str(&w, a->arg);
+	if (erased_call(a, &cl, &w, &m) == 0) {
+		if (!a->c.quiet)
+			printf("approver '%s' revoked: none of their signatures counts any more\n",
+			       a->arg);
+		rc = EXIT_OK;
+	}
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	return rc;
+}
+
+int cmd_approver(int argc, char **argv)
+{
+	struct er_args a = { 0 };
+	if (argc < 2 || argv[1][0] == '-') {
+		approver_usage();
+		return argc >= 2 && strcmp(argv[1], "--help") == 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	const char *sub = argv[1];
+	bool list = strcmp(sub, "list") == 0;
+	if (!list && strcmp(sub, "add") != 0 && strcmp(sub, "revoke") != 0) {
+		log_errorx("unknown approver command '%s'", sub);
+		approver_usage();
+		return EXIT_USAGE;
+	}
+	int rc = er_parse(argc - 1, argv + 1, &a, !list, approver_usage);
+	if (rc < 0)
+		rc = list ? approver_list(&a) : strcmp(sub, "add") == 0 ? approver_add(&a)
+									 : approver_revoke(&a);
+	free(a.snapshots);
+	return rc;
+}
+
+/* ---- coffer erase ------------------------------------------------------------- */
+
+static int erase_request(struct er_args *a)
+{
+	struct ipc_client *cl = NULL;
+	struct ipc_writer w;
+	struct ipc_msg m;
+	int rc = EXIT_FAIL;
+	if (a->c.dataset == NULL || a->reason == NULL || a->legal == NULL) {
+		log_errorx("erase request needs --dataset NAME, --reason TEXT and --legal-basis TEXT");
+		return EXIT_USAGE;
+	}
+	ipc_writer_init(&w, IPC_ERASE_REQUEST, 1);
+	ipc_put_str(&w, a->c.dataset);
+	ipc_put_list(&w, (uint32_t)a->n_snapshots);
+	for (size_t i = 0; i < a->n_snapshots; i++)
+		ipc_put_str(&w, a->snapshots[i]);
+	ipc_put_str(&w, a->reason);
+	ipc_put_str(&w, a->legal);
+	if (erased_call(a, &cl, &w, &m) == 0) {
+		struct ipc_reader rd;
+		char id[33] = "", digest[65] = "", statement[161] = "", path[4200], t[32];
+		int64_t expires = 0;
+		ipc_reader_init(&rd, &m);
+		(void)ipc_get_str(&rd, id, sizeof id);
+		(void)ipc_get_str(&rd, digest, sizeof digest);
+		(void)ipc_get_str(&rd, statement, sizeof statement);
+		(void)ipc_get_i64(&rd, &expires);
+		snprintf(path, sizeof path, "%s", a->statement_out ? a->statement_out : id);
+		if (a->statement_out == NULL)
+			strncat(path, ".statement", sizeof path - strlen(path) - 1);
+		int e = io_create_file_at(AT_FDCWD, path, statement, strlen(statement), 0644);
+		if (e != 0)
+			log_errorx("cannot write the statement to %s: %s (it is in 'coffer erase "
+				   "show %s')", path, coffer_strerror(e), id);
+		if (a->c.json) {
+			printf("{\"request\":\"%s\",\"digest\":\"%s\",\"expires\":%lld,"
+			       "\"statement_file\":", id, digest, (long long)expires);
+			json_cstr(stdout, e == 0 ? path : "");
+			printf("}\n");
+		} else if (!a->c.quiet) {
+			printf("request %s\ndigest %s\nexpires %s\n", id, digest,
+			       fmt_time(expires, t, sizeof t));
+			if (e == 0)
+				printf("the statement to sign is in %s\n", path);
+		} else {
+			printf("%s\n", id);
+		}
+		rc = e == 0 ? EXIT_OK : EXIT_FAIL;
+	}
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	return rc;
+}
+
+/* The show reply, read once for printing and for signing. */
+struct shown {
+	char id[33], state[17], suite[17], requester[65], dataset[65], dataset_id[33];
+	char level_name[33], scope[17], repo[4097], keyset[33], reason[1025], legal[1025];
+	char missing[513], digest[65], statement[161];
+	int64_t since, created, expires;
+	uint32_t requester_uid, level, approvals, needed, supervisors;
+	uint64_t packs, files, bytes;
+	uint8_t met;
+};
+
+static void read_quorum(struct ipc_reader *rd, struct shown *s)
+{
+	(void)ipc_get_u32(rd, &s->approvals);
+	(void)ipc_get_u32(rd, &s->needed);
+	(void)ipc_get_u32(rd, &s->supervisors);
+	(void)ipc_get_u8(rd, &s->met);
+	(void)ipc_get_str(rd, s->missing, sizeof s->missing);
+}
+
+/* Prints as it reads (the lists are printed in place); print false only reads. */
+static void read_show(struct ipc_reader *rd, struct shown *s, bool print, bool json)
+{
+	char t[32], t2[32], b[32];
+	uint32_t n = 0;
+	(void)ipc_get_str(rd, s->id, sizeof s->id);
+	(void)ipc_get_str(rd, s->state, sizeof s->state);
+	(void)ipc_get_i64(rd, &s->since);
+	(void)ipc_get_str(rd, s->suite, sizeof s->suite);
+	(void)ipc_get_i64(rd, &s->created);
+	(void)ipc_get_i64(rd, &s->expires);
+	(void)ipc_get_str(rd, s->requester, sizeof s->requester);
+	(void)ipc_get_u32(rd, &s->requester_uid);
+	(void)ipc_get_str(rd, s->dataset, sizeof s->dataset);
+	(void)ipc_get_str(rd, s->dataset_id, sizeof s->dataset_id);
+	(void)ipc_get_u32(rd, &s->level);
+	(void)ipc_get_str(rd, s->level_name, sizeof s->level_name);
+	(void)ipc_get_str(rd, s->scope, sizeof s->scope);
+	if (print && json) {
+		printf("{\"request\":\"%s\",\"state\":\"%s\",\"since\":%lld,\"suite\":\"%s\","
+		       "\"created\":%lld,\"expires\":%lld,\"requester\":", s->id, s->state,
+		       (long long)s->since, s->suite, (long long)s->created, (long long)s->expires);
+		json_cstr(stdout, s->requester);
+		printf(",\"requester_uid\":%u,\"dataset\":", s->requester_uid);
+		json_cstr(stdout, s->dataset);
+		printf(",\"dataset_id\":\"%s\",\"level\":%u,\"level_name\":", s->dataset_id, s->level);
+		json_cstr(stdout, s->level_name);
+		printf(",\"scope\":\"%s\",\"snapshots\":[", s->scope);
+	} else if (print) {
+		printf("request     %s (%s since %s)\n", s->id, s->state, fmt_time(s->since, t, sizeof t));
+		printf("requested   by %s (uid %u) at %s; expires %s\n", s->requester,
+		       s->requester_uid, fmt_time(s->created, t, sizeof t),
+		       fmt_time(s->expires, t2, sizeof t2));
+		printf("dataset     %s (ID %s), level %u (%s), %s suite\n", s->dataset, s->dataset_id,
+		       s->level, s->level_name, s->suite);
+		printf("scope       %s\n", strcmp(s->scope, "dataset") == 0
+						 ? "the whole dataset, every snapshot and every copy"
+						 : "these snapshots:");
+	}
+	(void)ipc_get_list(rd, &n);
+	for (uint32_t i = 0; i < n; i++) {
+		char id[65];
+		(void)ipc_get_str(rd, id, sizeof id);
+		if (print && json)
+			printf("%s\"%s\"", i ? "," : "", id);
+		else if (print)
+			printf("            snapshot %s\n", id);
+	}
+	(void)ipc_get_str(rd, s->repo, sizeof s->repo);
+	(void)ipc_get_u64(rd, &s->packs);
+	(void)ipc_get_u64(rd, &s->files);
+	(void)ipc_get_u64(rd, &s->bytes);
+	(void)ipc_get_str(rd, s->keyset, sizeof s->keyset);
+	if (print && json) {
+		printf("],\"repository\":");
+		json_cstr(stdout, s->repo);
+		printf(",\"packs\":%llu,\"files\":%llu,\"bytes\":%llu,\"keyset\":\"%s\",\"sites\":[",
+		       (unsigned long long)s->packs, (unsigned long long)s->files,
+		       (unsigned long long)s->bytes, s->keyset);
+	} else if (print) {
+		printf("repository  %s\n            %llu packs, %llu files, %s\n", s->repo,
+		       (unsigned long long)s->packs, (unsigned long long)s->files,
+		       fmt_bytes(s->bytes, b, sizeof b));
+		printf("key set     %s (crypto-shredded first)\n", s->keyset);
+	}
+	(void)ipc_get_list(rd, &n);
+	for (uint32_t i = 0; i < n; i++) {
+		char site[129];
+		(void)ipc_get_str(rd, site, sizeof site);
+		if (print && json) {
+			printf("%s", i ? "," : "");
+			json_cstr(stdout, site);
+		} else if (print) {
+			printf("site        %s\n", site);
+		}
+	}
+	(void)ipc_get_str(rd, s->reason, sizeof s->reason);
+	(void)ipc_get_str(rd, s->legal, sizeof s->legal);
+	if (print && json) {
+		printf("],\"reason\":");
+		json_cstr(stdout, s->reason);
+		printf(",\"legal_basis\":");
+		json_cstr(stdout, s->legal);
+		printf(",\"approvals\":[");
+	} else if (print) {
+		printf("reason      %s\nlegal basis %s\n", s->reason, s->legal);
+	}
+	(void)ipc_get_list(rd, &n);
+	for (uint32_t i = 0; i < n; i++) {
+		char who[33], role[17], why[257];
+		int64_t time;
+		uint32_t by;
+		uint8_t counts;
+		(void)ipc_get_str(rd, who, sizeof who);
+		(void)ipc_get_str(rd, role, sizeof role);
+		(void)ipc_get_i64(rd, &time);
+		(void)ipc_get_u32(rd, &by);
+		(void)ipc_get_u8(rd, &counts);
+		(void)ipc_get_str(rd, why, sizeof why);
+		if (print && json) {
+			printf("%s{\"approver\":", i ? "," : "");
+			json_cstr(stdout, who);
+			printf(",\"role\":\"%s\",\"time\":%lld,\"by_uid\":%u,\"counts\":%s,\"why\":",
+			       role, (long long)time, by, counts ? "true" : "false");
+			json_cstr(stdout, why);
+			printf("}");
+		} else if (print) {
+			printf("approval    %s (%s) at %s: %s%s\n", who, role, fmt_time(time, t, sizeof t),
+			       counts ? "counts" : "does not count: ", counts ? "" : why);
+		}
+	}
+	read_quorum(rd, s);
+	(void)ipc_get_str(rd, s->digest, sizeof s->digest);
+	(void)ipc_get_str(rd, s->statement, sizeof s->statement);
+	if (print && json) {
+		printf("],\"approvals_counted\":%u,\"approvals_needed\":%u,\"supervisors\":%u,"
+		       "\"quorum\":%s,\"missing\":", s->approvals, s->needed, s->supervisors,
+		       s->met ? "true" : "false");
+		json_cstr(stdout, s->missing);
+		printf(",\"digest\":\"%s\"}\n", s->digest);
+	} else if (print) {
+		printf("quorum      %u of %u approvals, %s\n", s->approvals, s->needed,
+		       s->supervisors ? "supervisor's given" : "supervisor's missing");
+		printf("%s %s\n", s->met ? "complete   " : "missing    ",
+		       s->met ? "(coffer erase execute may run)" : s->missing);
+		printf("digest      %s\n", s->digest);
+	}
+}
+
+static int erase_show(struct er_args *a, struct shown *s, bool print)
+{
+	struct ipc_client *cl = NULL;
+	struct ipc_writer w;
+	struct ipc_msg m;
+	int rc = EXIT_FAIL;
+	ipc_writer_init(&w, IPC_ERASE_SHOW, 1);
+	ipc_put_str(&w, a->arg);
+	if (erased_call(a, &cl, &w, &m) == 0) {
+		struct ipc_reader rd;
+		ipc_reader_init(&rd, &m);
+		read_show(&rd, s, print, a->c.json);
+		rc = EXIT_OK;
+	}
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	return rc;
+}
+
+/*
+ * --key: the approver is found by the key's fingerprint in the registry,
+ * and the statement the daemon shows is signed here.
+ */
+static int sign_with_key(struct er_args *a, const char *statement, struct buf *sig,
+			 char name[33])
+{
+	struct buf pem = { 0 };
+	struct pkey *k = NULL;
+	uint8_t fp[32];
+	char fphex[65];
+	int rc = -1;
+	if (read_file(a->key, "private key", KEY_FILE_MAX, &pem) != 0)
+		return -1;
+	if (pkey_from_private_pem(pem.data, pem.len, PKEY_SIGN, &k) != 0 ||
+	    pkey_fingerprint(k, fp) != 0) {
+		log_errorx("%s is not an Ed25519 or SM2 private key in PEM", a->key);
+		goto out;
+	}
+	hex_encode(fp, 32, fphex);
+	struct ipc_client *cl = NULL;
+	struct ipc_writer w;
+	struct ipc_msg m;
+	ipc_writer_init(&w, IPC_APPROVER_LIST, 1);
+	name[0] = 0;
+	if (erased_call(a, &cl, &w, &m) == 0) {
+		struct ipc_reader rd;
+		uint32_t n = 0;
+		ipc_reader_init(&rd, &m);
+		(void)ipc_get_list(&rd, &n);
+		for (uint32_t i = 0; i < n; i++) {
+			char nm[33], skip[65], f[65];
+			int64_t t;
+			(void)ipc_get_str(&rd, nm, sizeof nm);
+			(void)ipc_get_str(&rd, skip, sizeof skip);
+			(void)ipc_get_str(&rd, skip, sizeof skip);
+			(void)ipc_get_str(&rd, skip, sizeof skip);
+			(void)ipc_get_str(&rd, f, sizeof f);
+			(void)ipc_get_i64(&rd, &t);
+			(void)ipc_get_str(&rd, skip, sizeof skip);
+			(void)ipc_get_i64(&rd, &t);
+			(void)ipc_get_str(&rd, skip, sizeof skip);
+			if (strcmp(f, fphex) == 0)
+				snprintf(name, 33, "%s", nm);
+		}
+		if (name[0] == 0)
+			log_errorx("the key in %s (fingerprint %s) belongs to no registered approver",
+				   a->key, fphex);
+	}
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	if (name[0] == 0)
+		goto out;
+	if (pkey_sign(k, statement, strlen(statement), sig) != 0) {
+		log_errorx("signing with %s failed", a->key);
+		goto out;
+	}
+	rc = 0;
+out:
+	pkey_free(k);
+	mem_wipe(pem.data, pem.cap); /* a private key's PEM */
+	buf_fini(&pem);
+	return rc;
+}
+
+static int erase_approve(struct er_args *a)
+{
+	struct shown s;
+	struct buf sig = { 0 };
+	char name[33] = "";
+	int rc = EXIT_FAIL;
+	if ((a->key == NULL) == (a->signature == NULL) ||
+	    (a->signature != NULL && a->approver == NULL)) {
+		log_errorx("erase approve needs either --key FILE, or --signature FILE and "
+			   "--approver NAME");
+		return EXIT_USAGE;
+	}
+	if (a->key != NULL) {
+		if (erase_show(a, &s, false) != EXIT_OK ||
+		    sign_with_key(a, s.statement, &sig, name) != 0)
+			goto out;
+	} else {
+		if (read_file(a->signature, "signature", SIG_FILE_MAX, &sig) != 0)
+			goto out;
+		snprintf(name, sizeof name, "%s", a->approver);
+	}
+	struct ipc_client *cl = NULL;
+	struct ipc_writer w;
+	struct ipc_msg m;
+	ipc_writer_init(&w, IPC_ERASE_APPROVE, 1);
+	ipc_put_str(&w, a->arg);
+	ipc_put_str(&w, name);
+	ipc_put_bytes(&w, sig.data, sig.len);
+	if (erased_call(a, &cl, &w, &m) == 0) {
+		struct ipc_reader rd;
+		ipc_reader_init(&rd, &m);
+		read_quorum(&rd, &s);
+		if (!a->c.quiet)
+			printf("approval by '%s' accepted: %u of %u approvals, %s%s%s\n", name,
+			       s.approvals, s.needed,
+			       s.supervisors ? "supervisor's given" : "supervisor's missing",
+			       s.met ? "; the quorum is complete" : "; missing: ",
+			       s.met ? "" : s.missing);
+		rc = EXIT_OK;
+	}
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+out:
+	buf_fini(&sig);
+	return rc;
+}
+
+static int erase_list(struct er_args *a)
+{
+	struct ipc_client *cl = NULL;
+	struct ipc_writer w;
+	struct ipc_msg m;
+	int rc = EXIT_FAIL;
+	ipc_writer_init(&w, IPC_ERASE_LIST, 1);
+	if (erased_call(a, &cl, &w, &m) == 0) {
+		struct ipc_reader rd;
+		uint32_t n = 0;
+		ipc_reader_init(&rd, &m);
+		(void)ipc_get_list(&rd, &n);
+		if (a->c.json)
+			printf("[");
+		else if (n == 0)
+			printf("no destruction requests\n");
+		for (uint32_t i = 0; i < n; i++) {
+			char id[33], state[17], ds[65], scope[17], who[65], t[32];
+			int64_t created, expires;
+			uint8_t met;
+			(void)ipc_get_str(&rd, id, sizeof id);
+			(void)ipc_get_str(&rd, state, sizeof state);
+			(void)ipc_get_str(&rd, ds, sizeof ds);
+			(void)ipc_get_str(&rd, scope, sizeof scope);
+			(void)ipc_get_i64(&rd, &created);
+			(void)ipc_get_i64(&rd, &expires);
+			(void)ipc_get_str(&rd, who, sizeof who);
+			(void)ipc_get_u8(&rd, &met);
+			if (a->c.json) {
+				printf("%s{\"request\":\"%s\",\"state\":\"%s\",\"dataset\":", i ? "," : "",
+				       id, state);
+				json_cstr(stdout, ds);
+				printf(",\"scope\":\"%s\",\"created\":%lld,\"expires\":%lld,"
+				       "\"requester\":", scope, (long long)created, (long long)expires);
+				json_cstr(stdout, who);
+				printf(",\"quorum\":%s}", met ? "true" : "false");
+			} else {
+				printf("%s  %-9s %-16s %-9s by %-12s %s%s\n", id, state, ds, scope, who,
+				       fmt_time(created, t, sizeof t), met ? "  quorum complete" : "");
+			}
+		}
+		if (a->c.json)
+			printf("]\n");
+		rc = EXIT_OK;
+	}
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	return rc;
+}
+
+int cmd_erase(int argc, char **argv)
+{
+	struct er_args a = { 0 };
+	if (argc < 2 || argv[1][0] == '-') {
+		erase_usage();
+		return argc >= 2 && strcmp(argv[1], "--help") == 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	const char *sub = argv[1];
+	bool takes_req = strcmp(sub, "show") == 0 || strcmp(sub, "approve") == 0;
+	if (!takes_req && strcmp(sub, "request") != 0 && strcmp(sub, "list") != 0) {
+		log_errorx("unknown erase command '%s'", sub);
+		erase_usage();
+		return EXIT_USAGE;
+	}
+	int rc = er_parse(argc - 1, argv + 1, &a, takes_req, erase_usage);
+	if (rc < 0) {
+		struct shown s;
+		if (strcmp(sub, "request") == 0)
+			rc = erase_request(&a);
+		else if (strcmp(sub, "show") == 0)
+			rc = erase_show(&a, &s, true);
+		else if (strcmp(sub, "approve") == 0)
+			rc = erase_approve(&a);
+		else
+			rc = erase_list(&a);
+	}
+	free(a.snapshots);
+	return rc;
+}

@@ -1,0 +1,55 @@
+/*
+ * coffer-erased (erased.h, docs/daemons.md). The keystore is opened
+ * locked: crypto-shredding needs no secret, so destruction never waits
+ * for an unlock.
+ */
+#include "erase/erased.h"
+
+#include "approval/store.h"
+#include "conf/roles.h"
+#include "crypto/crypto.h"
+#include "util/log.h"
+
+#define ANY_ROLE ROLES_ALL
+#define READERS (ROLE_SECADMIN | ROLE_APPROVER | ROLE_AUDITOR)
+
+const struct server_handler_entry erased_handlers[] = {
+	{ IPC_HELLO, 0, daemon_h_hello },
+	{ IPC_STATUS, ANY_ROLE, daemon_h_status },
+	{ IPC_KEYSTORE_UNLOCK, ROLE_SECADMIN, daemon_h_unlock },
+	{ IPC_KEYSTORE_LOCK, ROLE_SECADMIN, daemon_h_lock },
+	{ IPC_APPROVER_ADD, ROLE_SECADMIN, erased_h_approver_add },
+	{ IPC_APPROVER_LIST, READERS, erased_h_approver_list },
+	{ IPC_APPROVER_REVOKE, ROLE_SECADMIN, erased_h_approver_revoke },
+	{ IPC_ERASE_REQUEST, ROLE_SECADMIN, erased_h_request },
+	{ IPC_ERASE_SHOW, READERS, erased_h_show },
+	{ IPC_ERASE_LIST, READERS, erased_h_list },
+	/* The signature is what counts; who carries it in is recorded. */
+	{ IPC_ERASE_APPROVE, ROLE_APPROVER | ROLE_SECADMIN, erased_h_approve },
+};
+const size_t erased_n_handlers = sizeof erased_handlers / sizeof erased_handlers[0];
+
+const char *erased_suite_name(uint32_t suite)
+{
+	const struct suite *su = suite_by_id(suite);
+	return su != NULL ? suite_alias(su) : "unknown";
+}
+
+struct erase_store *erased_store(struct erased *e)
+{
+	if (e->store == NULL && erase_store_open(e->c.a.state_dir, &e->store) != 0)
+		e->store = NULL;
+	return e->store;
+}
+
+int main(int argc, char **argv)
+{
+	struct erased e = { 0 };
+	int rc = daemon_args_parse(argc, argv, "erased", &e.c.a);
+	if (rc >= 0)
+		return rc;
+	e.c.holds_keys = true;
+	rc = daemon_serve(&e.c, erased_handlers, erased_n_handlers, NULL);
+	erase_store_close(e.store);
+	return rc;
+}

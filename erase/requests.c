@@ -1,0 +1,598 @@
+/*
+ * Destruction requests and their approvals (docs/format/erase.md,
+ * "Requests", "Approving"): a request is resolved to concrete things
+ * (the dataset's ID, level, repository, key set, snapshot IDs, sites)
+ * when it is made, and only that encoding is ever signed or counted.
+ */
+#define _XOPEN_SOURCE 700
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "approval/quorum.h"
+#include "approval/request.h"
+#include "approval/store.h"
+#include "catalog/catalog.h"
+#include "conf/levels.h"
+#include "conf/roles.h"
+#include "crypto/crypto.h"
+#include "erase/erased.h"
+#include "keys/keystore.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+#define SNAPSHOT_PREFIX_MIN 8
+#define SNAPSHOT_ID_HEX 64
+
+static bool is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/*
+ * The full ID of the snapshot spec names in REPO/snapshots (a unique
+ * prefix of at least 8 hex digits). Only the names are read: no key is
+ * needed to say which snapshots exist.
+ */
+static int resolve_snapshot(const char *repo, const char *spec, char out[SNAPSHOT_ID_HEX + 1],
+			    char *why, size_t size)
+{
+	size_t n = strlen(spec);
+	if (n < SNAPSHOT_PREFIX_MIN || n > SNAPSHOT_ID_HEX || !is_hex(spec, n)) {
+		snprintf(why, size, "'%s' is not a snapshot ID (8 to 64 lower-case hex digits)", spec);
+		return -EINVAL;
+	}
+	char dir[DATASET_PATH_MAX + 16];
+	snprintf(dir, sizeof dir, "%s/snapshots", repo);
+	DIR *d = opendir(dir);
+	if (d == NULL) {
+		snprintf(why, size, "cannot list the snapshots of %.400s: %s", repo, strerror(errno));
+		return -EIO;
+	}
+	unsigned found = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != SNAPSHOT_ID_HEX || !is_hex(de->d_name, SNAPSHOT_ID_HEX) ||
+		    strncmp(de->d_name, spec, n) != 0)
+			continue;
+		if (found++ == 0)
+			memcpy(out, de->d_name, SNAPSHOT_ID_HEX + 1);
+	}
+	closedir(d);
+	if (found == 1)
+		return 0;
+	snprintf(why, size, found == 0 ? "no snapshot %s in the dataset"
+				       : "snapshot prefix %s is ambiguous: give more digits", spec);
+	return found == 0 ? -ENOENT : -EINVAL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* What a dataset's repository holds: the things a whole-dataset erasure overwrites. */
+static struct {
+	uint64_t packs, files, bytes;
+} walk;
+
+static int count_file(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+	(void)f;
+	if (type == FTW_F && S_ISREG(st->st_mode)) {
+		walk.files++;
+		walk.bytes += (uint64_t)st->st_size;
+		if (strstr(path, "/data/") != NULL)
+			walk.packs++;
+	}
+	return 0;
+}
+
+/* Loop thread only (the counters are static). */
+static void repo_totals(const char *repo, uint64_t *packs, uint64_t *files, uint64_t *bytes)
+{
+	walk.packs = walk.files = walk.bytes = 0;
+	(void)nftw(repo, count_file, 16, FTW_PHYS);
+	*packs = walk.packs;
+	*files = walk.files;
+	*bytes = walk.bytes;
+}
+
+/* ---- erase request -------------------------------------------------------- */
+
+struct request_in {
+	char dataset[DATASET_NAME_MAX + 1];
+	char **snapshots;
+	uint32_t n_snapshots;
+	char reason[ERASE_TEXT_MAX + 1], legal_basis[ERASE_TEXT_MAX + 1];
+};
+
+static void request_in_free(struct request_in *in)
+{
+	for (uint32_t i = 0; i < in->n_snapshots; i++)
+		free(in->snapshots[i]);
+	free(in->snapshots);
+}
+
+static int read_request(const struct ipc_msg *m, struct request_in *in)
+{
+	struct ipc_reader rd;
+	uint32_t n = 0;
+	ipc_reader_init(&rd, m);
+	memset(in, 0, sizeof *in);
+	int e = ipc_get_str(&rd, in->dataset, sizeof in->dataset);
+	if (e == 0)
+		e = ipc_get_list(&rd, &n);
+	if (e == 0 && (in->snapshots = calloc(n ? n : 1, sizeof *in->snapshots)) == NULL)
+		e = -ENOMEM;
+	for (uint32_t i = 0; e == 0 && i < n; i++) {
+		char id[65];
+		e = ipc_get_str(&rd, id, sizeof id);
+		if (e == 0 && (in->snapshots[i] = strdup(id)) == NULL)
+			e = -ENOMEM;
+		if (e == 0)
+			in->n_snapshots++;
+	}
+	if (e == 0)
+		e = ipc_get_str(&rd, in->reason, sizeof in->reason);
+	if (e == 0)
+		e = ipc_get_str(&rd, in->legal_basis, sizeof in->legal_basis);
+	if (e == 0)
+		e = ipc_end(&rd);
+	return e;
+}
+
+/*
+ * Fills r from the catalog, levels.conf and the repository. r's strings
+ * point into d, lv, in and the allocated snapshot and site arrays.
+ */
+static int resolve(struct erased *e, const struct peer_info *p, const struct request_in *in,
+		   struct dataset *d, struct erase_request *r, char *requester, char *site,
+		   char *why, size_t size)
+{
+	struct catalog *cat = NULL;
+	struct levels *lv = NULL;
+	int err = catalog_open(e->c.a.state_dir, &cat);
+	if (err == 0)
+		err = catalog_get(cat, in->dataset, d);
+	catalog_close(cat);
+	if (err == -ENOENT) {
+		snprintf(why, size, "no dataset '%s'", in->dataset);
+		return err;
+	}
+	if (err != 0) {
+		snprintf(why, size, "the catalog cannot be read: %s", coffer_strerror(err));
+		return err;
+	}
+	if (d->state == DATASET_SHREDDED) {
+		snprintf(why, size, "dataset '%s' was destroyed already", d->name);
+		return -EALREADY;
+	}
+	if ((err = levels_load(e->c.a.config_dir, e->c.a.state_dir, &lv)) != 0) {
+		snprintf(why, size, "levels.conf cannot be read");
+		return err;
+	}
+	const struct level *l = levels_find(lv, d->level);
+	if (l == NULL) {
+		snprintf(why, size, "dataset '%s' is at level %u, which levels.conf does not define",
+			 d->name, d->level);
+		levels_free(lv);
+		return -EINVAL;
+	}
+	r->suite = d->suite;
+	if ((err = crypto_random(r->id, ERASE_ID_LEN)) != 0) {
+		levels_free(lv);
+		return err;
+	}
+	r->created = (int64_t)time(NULL);
+	r->expires = r->created + (int64_t)l->erase_expiry_s;
+	r->approvals_needed = l->erase_approvals;
+	r->supervisor_needed = 1;
+	r->level = d->level;
+	r->level_name = strdup(l->name);
+	levels_free(lv);
+	user_name(p->uid, requester, APPROVER_USER_MAX + 1);
+	r->requester_uid = p->uid;
+	r->requester = requester;
+	r->dataset = d->name;
+	r->dataset_id = d->id;
+	r->keyset_id = d->id;
+	r->repository = d->repo;
+	r->reason = (char *)in->reason;
+	r->legal_basis = (char *)in->legal_basis;
+	/* Replication does not exist yet: this appliance holds the only copy. */
+	char ks[65] = "";
+	if (e->c.ks != NULL)
+		hex_encode(keystore_id(e->c.ks), 8, ks);
+	snprintf(site, ERASE_SITE_MAX + 1, "this appliance (keystore %s)", ks[0] ? ks : "none");
+	r->sites = calloc(1, sizeof *r->sites);
+	r->scope = in->n_snapshots ? ERASE_SCOPE_SNAPSHOTS : ERASE_SCOPE_DATASET;
+	r->snapshots = calloc(in->n_snapshots ? in->n_snapshots : 1, sizeof *r->snapshots);
+	if (r->level_name == NULL || r->sites == NULL || r->snapshots == NULL)
+		return -ENOMEM;
+	r->sites[0] = site;
+	r->n_sites = 1;
+	for (uint32_t i = 0; i < in->n_snapshots; i++) {
+		char *full = malloc(SNAPSHOT_ID_HEX + 1);
+		if (full == NULL)
+			return -ENOMEM;
+		r->snapshots[r->n_snapshots++] = full;
+		if ((err = resolve_snapshot(d->repo, in->snapshots[i], full, why, size)) != 0)
+			return err;
+	}
+	qsort(r->snapshots, r->n_snapshots, sizeof *r->snapshots, cmp_str);
+	for (size_t i = 1; i < r->n_snapshots; i++)
+		if (strcmp(r->snapshots[i - 1], r->snapshots[i]) == 0) {
+			snprintf(why, size, "snapshot %.16s... is named twice", r->snapshots[i]);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+/* Frees what resolve allocated (the rest of r is borrowed). */
+static void resolved_free(struct erase_request *r)
+{
+	for (size_t i = 0; i < r->n_snapshots; i++)
+		free(r->snapshots[i]);
+	free(r->snapshots);
+	free(r->sites);
+	free(r->level_name);
+}
+
+void erased_h_request(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+		      void *arg)
+{
+	struct erased *e = arg;
+	struct request_in in;
+	struct dataset d;
+	struct erase_request r = { 0 };
+	char requester[APPROVER_USER_MAX + 1], site[ERASE_SITE_MAX + 1], why[512] = "";
+	struct buf enc = { 0 }, st = { 0 };
+	uint8_t digest[32];
+	int err = read_request(m, &in);
+	if (err != 0) {
+		server_error(s, p, m->reqid, err == -ENOMEM ? ENOMEM : EPROTO, "malformed request");
+		goto out;
+	}
+	if (in.reason[0] == 0 || in.legal_basis[0] == 0) {
+		server_error(s, p, m->reqid, EINVAL, "a destruction request needs a reason and its "
+			     "legal basis (--reason, --legal-basis)");
+		goto out;
+	}
+	struct daemon_capture cap;
+	daemon_capture_begin(&cap);
+	err = resolve(e, p, &in, &d, &r, requester, site, why, sizeof why);
+	if (err == 0)
+		err = erase_request_encode(&r, &enc);
+	if (err == 0)
+		err = erase_request_digest(r.suite, enc.data, enc.len, digest);
+	if (err == 0)
+		err = erase_statement(r.id, digest, &st);
+	struct erase_store *store = err == 0 ? erased_store(e) : NULL;
+	if (err == 0)
+		err = store != NULL ? erase_store_request_add(store, r.id, enc.data, enc.len) : -EIO;
+	daemon_capture_end();
+	if (err != 0) {
+		if (why[0])
+			server_error(s, p, m->reqid, -err, "%s", why);
+		else
+			daemon_fail(s, p, m, err, &cap, "the request could not be made");
+		goto out;
+	}
+	char idhex[2 * ERASE_ID_LEN + 1], dhex[65];
+	erase_id_hex(r.id, idhex);
+	hex_encode(digest, 32, dhex);
+	log_info("destruction request %s by %s: %s of dataset '%s' (%zu snapshot(s)); needs %u "
+		 "approvals and the supervisor", idhex, requester,
+		 r.scope == ERASE_SCOPE_DATASET ? "all" : "snapshots", d.name, r.n_snapshots,
+		 r.approvals_needed);
+	struct ipc_writer w;
+	daemon_reply_init(&w, m);
+	ipc_put_str(&w, idhex);
+	ipc_put_str(&w, dhex);
+	ipc_put_strn(&w, (const char *)st.data, st.len);
+	ipc_put_i64(&w, r.expires);
+	server_reply(s, p, &w);
+	ipc_writer_fini(&w);
+out:
+	resolved_free(&r);
+	request_in_free(&in);
+	buf_fini(&enc);
+	buf_fini(&st);
+}
+
+/* ---- loading and counting -------------------------------------------------- */
+
+struct loaded {
+	uint8_t id[ERASE_ID_LEN];
+	struct buf enc;
+	struct erase_request r;
+	enum erase_state state;
+	int64_t since;
+	struct approver *reg;
+	size_t n_reg;
+	struct approval *aps;
+	size_t n_aps;
+	char (*why)[APPROVAL_WHY_MAX];
+	struct quorum q;
+};
+
+static void loaded_free(struct loaded *l)
+{
+	buf_fini(&l->enc);
+	erase_request_free(&l->r);
+	erase_store_approvers_free(l->reg, l->n_reg);
+	erase_store_approvals_free(l->aps, l->n_aps);
+	free(l->why);
+}
+
+/* The request, the registry, the signatures and their count now; why says what failed. */
+static int load(struct erased *e, const char *idhex, struct loaded *l, char *why, size_t size)
+{
+	memset(l, 0, sizeof *l);
+	if (erase_id_parse(idhex, l->id) != 0) {
+		snprintf(why, size, "'%s' is not a request ID (32 hex digits)", idhex);
+		return -EINVAL;
+	}
+	struct erase_store *st = erased_store(e);
+	if (st == NULL)
+		return -EIO;
+	int err = erase_store_request_get(st, l->id, &l->enc, &l->state, &l->since);
+	if (err == -ENOENT) {
+		snprintf(why, size, "no destruction request %s", idhex);
+		return err;
+	}
+	if (err == 0 && erase_request_parse(l->enc.data, l->enc.len, &l->r) != 0) {
+		snprintf(why, size, "the stored request %s is damaged: it cannot be executed, and "
+			 "no signature of it can count", idhex);
+		return -EBADMSG;
+	}
+	if (err == 0)
+		err = erase_store_approvers(st, &l->reg, &l->n_reg);
+	if (err == 0)
+		err = erase_store_approvals(st, l->id, &l->aps, &l->n_aps);
+	if (err == 0 && (l->why = calloc(l->n_aps ? l->n_aps : 1, sizeof *l->why)) == NULL)
+		err = -ENOMEM;
+	if (err == 0)
+		err = quorum_count(&l->r, l->enc.data, l->enc.len, l->reg, l->n_reg, l->aps, l->n_aps,
+				   (int64_t)time(NULL), &l->q, l->why);
+	return err;
+}
+
+static const struct approver *registered(const struct loaded *l, const char *name)
+{
+	for (size_t i = 0; i < l->n_reg; i++)
+		if (strcmp(l->reg[i].name, name) == 0)
+			return &l->reg[i];
+	return NULL;
+}
+
+/* The state as people read it: a pending request past its expiry is expired. */
+static const char *state_text(const struct loaded *l)
+{
+	if (l->state == ERASE_PENDING && l->q.expired)
+		return "expired";
+	return erase_state_name(l->state);
+}
+
+static void put_quorum(struct ipc_writer *w, const struct quorum *q)
+{
+	ipc_put_u32(w, q->approvers);
+	ipc_put_u32(w, q->approvers_needed);
+	ipc_put_u32(w, q->supervisors);
+	ipc_put_u8(w, q->met);
+	ipc_put_str(w, q->missing);
+}
+
+static int read_id(const struct ipc_msg *m, char *id, size_t size)
+{
+	struct ipc_reader rd;
+	ipc_reader_init(&rd, m);
+	int e = ipc_get_str(&rd, id, size);
+	return e == 0 ? ipc_end(&rd) : e;
+}
+
+static void fail_load(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+		      int err, const struct daemon_capture *cap, const char *why)
+{
+	if (why[0])
+		server_error(s, p, m->reqid, -err, "%s", why);
+	else
+		daemon_fail(s, p, m, err, cap, "the request could not be read");
+}
+
+void erased_h_show(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+		   void *arg)
+{
+	struct erased *e = arg;
+	char idhex[2 * ERASE_ID_LEN + 1], why[512] = "";
+	struct loaded l;
+	struct daemon_capture cap;
+	if (read_id(m, idhex, sizeof idhex) != 0) {
+		server_error(s, p, m->reqid, EPROTO, "malformed request");
+		return;
+	}
+	daemon_capture_begin(&cap);
+	int err = load(e, idhex, &l, why, sizeof why);
+	daemon_capture_end();
+	if (err != 0) {
+		fail_load(s, p, m, err, &cap, why);
+		loaded_free(&l);
+		return;
+	}
+	const struct erase_request *r = &l.r;
+	uint64_t packs = 0, files = 0, bytes = 0;
+	if (l.state == ERASE_PENDING || l.state == ERASE_EXECUTING)
+		repo_totals(r->repository, &packs, &files, &bytes);
+	uint8_t digest[32];
+	char dhex[65];
+	struct buf st = { 0 };
+	(void)erase_request_digest(r->suite, l.enc.data, l.enc.len, digest);
+	(void)erase_statement(r->id, digest, &st);
+	hex_encode(digest, 32, dhex);
+	struct ipc_writer w;
+	daemon_reply_init(&w, m);
+	ipc_put_str(&w, idhex);
+	ipc_put_str(&w, state_text(&l));
+	ipc_put_i64(&w, l.since);
+	ipc_put_str(&w, erased_suite_name(r->suite));
+	ipc_put_i64(&w, r->created);
+	ipc_put_i64(&w, r->expires);
+	ipc_put_str(&w, r->requester);
+	ipc_put_u32(&w, r->requester_uid);
+	ipc_put_str(&w, r->dataset);
+	ipc_put_str(&w, r->dataset_id);
+	ipc_put_u32(&w, r->level);
+	ipc_put_str(&w, r->level_name);
+	ipc_put_str(&w, r->scope == ERASE_SCOPE_DATASET ? "dataset" : "snapshots");
+	ipc_put_list(&w, (uint32_t)r->n_snapshots);
+	for (size_t i = 0; i < r->n_snapshots; i++)
+		ipc_put_str(&w, r->snapshots[i]);
+	ipc_put_str(&w, r->repository);
+	ipc_put_u64(&w, packs);
+	ipc_put_u64(&w, files);
+	ipc_put_u64(&w, bytes);
+	ipc_put_str(&w, r->keyset_id);
+	ipc_put_list(&w, (uint32_t)r->n_sites);
+	for (size_t i = 0; i < r->n_sites; i++)
+		ipc_put_str(&w, r->sites[i]);
+	ipc_put_str(&w, r->reason);
+	ipc_put_str(&w, r->legal_basis);
+	size_t shown = l.n_aps < 64 ? l.n_aps : 64;
+	ipc_put_list(&w, (uint32_t)shown);
+	for (size_t i = 0; i < shown; i++) {
+		const struct approver *a = registered(&l, l.aps[i].approver);
+		ipc_put_str(&w, l.aps[i].approver);
+		ipc_put_str(&w, a != NULL ? approver_role_name(a->role) : "unknown");
+		ipc_put_i64(&w, l.aps[i].time);
+		ipc_put_u32(&w, l.aps[i].by_uid);
+		ipc_put_u8(&w, l.why[i][0] == 0);
+		ipc_put_str(&w, l.why[i]);
+	}
+	put_quorum(&w, &l.q);
+	ipc_put_str(&w, dhex);
+	ipc_put_strn(&w, (const char *)st.data, st.len);
+	server_reply(s, p, &w);
+	ipc_writer_fini(&w);
+	buf_fini(&st);
+	loaded_free(&l);
+}
+
+void erased_h_approve(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+		      void *arg)
+{
+	struct erased *e = arg;
+	struct ipc_reader rd;
+	char idhex[2 * ERASE_ID_LEN + 1], name[APPROVER_NAME_MAX + 1], why[512] = "";
+	const uint8_t *sig;
+	size_t sig_len;
+	ipc_reader_init(&rd, m);
+	(void)ipc_get_str(&rd, idhex, sizeof idhex);
+	(void)ipc_get_str(&rd, name, sizeof name);
+	(void)ipc_get_ref(&rd, &sig, &sig_len);
+	if (ipc_end(&rd) != 0) {
+		server_error(s, p, m->reqid, EPROTO, "malformed request");
+		return;
+	}
+	struct loaded l;
+	struct daemon_capture cap;
+	daemon_capture_begin(&cap);
+	int err = load(e, idhex, &l, why, sizeof why);
+	daemon_capture_end();
+	if (err != 0) {
+		fail_load(s, p, m, err, &cap, why);
+		goto out;
+	}
+	if (l.state != ERASE_PENDING) {
+		server_error(s, p, m->reqid, EPERM, "request %s is %s: it takes no more approvals",
+			     idhex, erase_state_name(l.state));
+		goto out;
+	}
+	const struct approver *a = registered(&l, name);
+	if (a == NULL) {
+		server_error(s, p, m->reqid, ENOENT, "no approver named '%s' (coffer approver list)",
+			     name);
+		goto out;
+	}
+	char reason[APPROVAL_WHY_MAX];
+	err = approval_check(&l.r, l.enc.data, l.enc.len, a, sig, sig_len, (int64_t)time(NULL),
+			     reason, sizeof reason);
+	if (err != 0) {
+		server_error(s, p, m->reqid, -err, "the approval is refused: %s", reason);
+		goto out;
+	}
+	struct approval ap = { .sig = sig, .sig_len = sig_len, .time = (int64_t)time(NULL),
+			       .by_uid = p->uid };
+	snprintf(ap.approver, sizeof ap.approver, "%s", a->name);
+	daemon_capture_begin(&cap);
+	err = erase_store_approval_add(erased_store(e), l.id, &ap);
+	daemon_capture_end();
+	if (err != 0) {
+		daemon_fail(s, p, m, err, &cap, "the approval could not be stored");
+		goto out;
+	}
+	enum approver_role role = a->role; /* a lives in l, reloaded now */
+	loaded_free(&l);
+	if ((err = load(e, idhex, &l, why, sizeof why)) != 0) {
+		fail_load(s, p, m, err, NULL, why);
+		goto out;
+	}
+	log_info("request %s approved by %s '%s' (%u of %u approvals%s)", idhex,
+		 approver_role_name(role), name, l.q.approvers, l.q.approvers_needed,
+		 l.q.supervisors ? ", supervisor's given" : ", supervisor's missing");
+	struct ipc_writer w;
+	daemon_reply_init(&w, m);
+	put_quorum(&w, &l.q);
+	server_reply(s, p, &w);
+	ipc_writer_fini(&w);
+out:
+	loaded_free(&l);
+}
+
+void erased_h_list(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+		   void *arg)
+{
+	struct erased *e = arg;
+	struct erase_store *st = erased_store(e);
+	uint8_t (*ids)[ERASE_ID_LEN] = NULL;
+	size_t n = 0;
+	struct daemon_capture cap;
+	daemon_capture_begin(&cap);
+	int err = st != NULL ? erase_store_request_ids(st, &ids, &n) : -EIO;
+	daemon_capture_end();
+	if (err != 0) {
+		daemon_fail(s, p, m, err, &cap, "the requests could not be read");
+		return;
+	}
+	struct ipc_writer w;
+	daemon_reply_init(&w, m);
+	size_t shown = n < 10000 ? n : 10000;
+	ipc_put_list(&w, (uint32_t)shown);
+	for (size_t i = 0; i < shown; i++) {
+		char idhex[2 * ERASE_ID_LEN + 1], why[256] = "";
+		struct loaded l;
+		erase_id_hex(ids[i], idhex);
+		bool ok = load(e, idhex, &l, why, sizeof why) == 0;
+		ipc_put_str(&w, idhex);
+		ipc_put_str(&w, ok ? state_text(&l) : "damaged");
+		ipc_put_str(&w, ok ? l.r.dataset : "");
+		ipc_put_str(&w, !ok ? "" : l.r.scope == ERASE_SCOPE_DATASET ? "dataset" : "snapshots");
+		ipc_put_i64(&w, ok ? l.r.created : 0);
+		ipc_put_i64(&w, ok ? l.r.expires : 0);
+		ipc_put_str(&w, ok ? l.r.requester : "");
+		ipc_put_u8(&w, ok && l.q.met);
+		loaded_free(&l);
+	}
+	server_reply(s, p, &w);
+	ipc_writer_fini(&w);
+	free(ids);
+}
