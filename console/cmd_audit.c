@@ -1,6 +1,6 @@
 /*
  * coffer audit init|show|verify|export|checkpoint|seal|prune
- * (docs/format/audit.md).
+ * (docs/format/audit.md); prove and check-proof are in cmd_audit_proof.c.
  *
  * `init` creates the trail in the state directory and shows the initial
  * verification key K(0) once. The readers (show, verify, export) work on
@@ -20,6 +20,7 @@
 
 #include "audit/audit.h"
 #include "audit/verify.h"
+#include "audit_common.h"
 #include "conf/roles.h"
 #include "console.h"
 #include "crypto/crypto.h"
@@ -31,7 +32,6 @@
 #include "util/mem.h"
 
 #define EXPORT_MAX ((size_t)1 << 31)
-#define MAX_CHECKPOINTS 64
 
 static void audit_usage(void)
 {
@@ -47,25 +47,18 @@ static void audit_usage(void)
 		"       coffer audit checkpoint --out FILE\n"
 		"       coffer audit seal\n"
 		"       coffer audit prune --before T\n"
+		"       coffer audit prove --seq N --checkpoint CP --out FILE [--from EXPORT]\n"
+		"       coffer audit prove --old CP1 --checkpoint CP2 --out FILE [--from EXPORT]\n"
+		"       coffer audit check-proof FILE --checkpoint CP [--old CP1] --public-key PEM\n"
 		"T is YYYY-MM-DD, 'YYYY-MM-DD HH:MM[:SS]' (local time) or @UNIXSECONDS.\n"
 		"init shows K(0), the initial verification key, once: keep it offline; verify\n"
 		"needs it to prove that nothing sealed was rewritten. Without --from the\n"
 		"trail comes from coffer-backupd (--run-dir DIR or COFFER_RUN_DIR), else from\n"
-		"the state directory. verify exits 0 if every check passed, 1 if not.\n");
+		"the state directory. verify exits 0 if every check passed, 1 if not.\n"
+		"prove writes the proof that entry N is in the tree of checkpoint CP, or that\n"
+		"CP2's tree extends CP1's; check-proof checks one with the checkpoints and the\n"
+		"trail's public key (sign.pem) only, and exits 0 if it holds, 1 if not.\n");
 }
-
-struct audit_args {
-	struct common_opts c;
-	const char *sub;
-	uint32_t suite;
-	struct audit_params p;
-	const char *key_out, *initial_key, *public_key, *from, *to;
-	const char *cps[MAX_CHECKPOINTS];
-	size_t n_cps;
-	int64_t since, until, before;
-	bool have_before;
-	const char *actor, *op;
-};
 
 /* ---- arguments ----------------------------------------------------------- */
 
@@ -133,6 +126,8 @@ static int audit_parse(int argc, char **argv, struct audit_args *a)
 		{ "before", required_argument, NULL, 'B' },
 		{ "actor", required_argument, NULL, 'u' },
 		{ "op", required_argument, NULL, 'O' },
+		{ "seq", required_argument, NULL, 'N' },
+		{ "old", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -168,12 +163,17 @@ static int audit_parse(int argc, char **argv, struct audit_args *a)
 		case 'B': bad = parse_when("before", optarg, &a->before); a->have_before = true; break;
 		case 'u': a->actor = optarg; break;
 		case 'O': a->op = optarg; break;
+		case 'N': bad = parse_seq(optarg, &a->seq); a->have_seq = true; break;
+		case 'L': a->old = optarg; break;
 		case 'h': audit_usage(); return EXIT_OK;
 		default: audit_usage(); return EXIT_USAGE;
 		}
 		if (bad)
 			return EXIT_USAGE;
 	}
+	/* check-proof names its proof file; no other command takes an operand. */
+	if (strcmp(a->sub, "check-proof") == 0 && argc - optind == 1)
+		a->proof = argv[optind++];
 	if (argc - optind != 0 || a->c.repo != NULL || a->c.dataset != NULL) {
 		audit_usage();
 		return EXIT_USAGE;
@@ -268,7 +268,7 @@ static int open_trail(const struct common_opts *c, struct audit **out)
 }
 
 /* The export to read: --from, the daemon, or the state directory. -1 after saying why. */
-static int load_export(const struct audit_args *a, struct buf *out)
+int load_export(const struct audit_args *a, struct buf *out)
 {
 	if (a->from != NULL) {
 		int e = io_read_file_at(AT_FDCWD, a->from, out, EXPORT_MAX);
@@ -286,8 +286,7 @@ static int load_export(const struct audit_args *a, struct buf *out)
 	return e == 0 ? 0 : -1;
 }
 
-static int parse_export(const struct audit_args *a, const struct buf *b,
-			struct audit_export_view *v)
+int parse_export(const struct audit_args *a, const struct buf *b, struct audit_export_view *v)
 {
 	int e = audit_export_parse(b->data, b->len, v);
 	if (e == 0 && suite_by_id(v->suite) == NULL)
@@ -300,12 +299,24 @@ static int parse_export(const struct audit_args *a, const struct buf *b,
 }
 
 /* Writes bytes to a new file (never over an existing one), fsync'd. */
-static int write_new_file(const char *path, const void *p, size_t n, mode_t mode)
+int write_new_file(const char *path, const void *p, size_t n, mode_t mode)
 {
 	int e = io_create_file_at(AT_FDCWD, path, p, n, mode);
 	if (e != 0)
 		log_errorx("cannot write %s: %s", path,
 			   e == -EEXIST ? "it exists (not overwritten)" : coffer_strerror(e));
+	return e == 0 ? 0 : -1;
+}
+
+/* Reads the checkpoint file at path into b, parsed into cp (borrowing b). */
+int read_checkpoint(const char *path, struct buf *b, struct audit_cp *cp)
+{
+	int e = io_read_file_at(AT_FDCWD, path, b, 4096);
+	if (e == 0)
+		e = audit_checkpoint_parse(b->data, b->len, cp);
+	if (e != 0)
+		log_errorx("%s is not an audit checkpoint: %s", path,
+			   e == -EBADMSG ? "damaged" : coffer_strerror(e));
 	return e == 0 ? 0 : -1;
 }
 
@@ -512,16 +523,9 @@ static int audit_do_verify(struct audit_args *a)
 		goto out;
 	if (a->initial_key != NULL && read_initial_key(a->initial_key, k0) != 0)
 		goto out;
-	for (size_t i = 0; i < a->n_cps; i++) {
-		int e = io_read_file_at(AT_FDCWD, a->cps[i], &cpb[i], 4096);
-		if (e == 0)
-			e = audit_checkpoint_parse(cpb[i].data, cpb[i].len, &cps[i]);
-		if (e != 0) {
-			log_errorx("%s is not an audit checkpoint: %s", a->cps[i],
-				   e == -EBADMSG ? "damaged" : coffer_strerror(e));
+	for (size_t i = 0; i < a->n_cps; i++)
+		if (read_checkpoint(a->cps[i], &cpb[i], &cps[i]) != 0)
 			goto out;
-		}
-	}
 	if (load_export(a, &b) != 0 || parse_export(a, &b, &v) != 0)
 		goto out;
 	/* The key in the export is the appliance's word; a pinned one is the auditor's. */
@@ -775,6 +779,10 @@ int cmd_audit(int argc, char **argv)
 		rc = audit_do_seal_or_prune(a, false);
 	else if (strcmp(a->sub, "prune") == 0)
 		rc = audit_do_seal_or_prune(a, true);
+	else if (strcmp(a->sub, "prove") == 0)
+		rc = audit_do_prove(a);
+	else if (strcmp(a->sub, "check-proof") == 0)
+		rc = audit_do_check_proof(a);
 	else {
 		log_errorx("unknown audit command '%s'", a->sub);
 		audit_usage();

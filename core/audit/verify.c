@@ -15,8 +15,8 @@
 #include "util/mem.h"
 #include "util/vec.h"
 
-/* The magic and version that open an export and a checkpoint; r is left after them. */
-static int open_file_header(struct rbuf *r, const uint8_t *p, size_t len, const char *magic)
+/* The one reader of the files' magic and version (audit_int.h). */
+int audit_file_header(struct rbuf *r, const uint8_t *p, size_t len, const char *magic)
 {
 	uint32_t version;
 	rbuf_init(r, p, len);
@@ -33,7 +33,7 @@ int audit_export_parse(const uint8_t *p, size_t len, struct audit_export_view *o
 	struct rbuf r;
 	uint64_t n;
 	const uint8_t *trail;
-	int e = open_file_header(&r, p, len, AUDIT_EXPORT_MAGIC);
+	int e = audit_file_header(&r, p, len, AUDIT_EXPORT_MAGIC);
 	if (e != 0)
 		return e;
 	memset(out, 0, sizeof *out);
@@ -75,7 +75,7 @@ int audit_checkpoint_parse(const uint8_t *p, size_t len, struct audit_cp *out)
 	uint64_t t;
 	uint16_t sl;
 	const uint8_t *root;
-	int e = open_file_header(&r, p, len, AUDIT_CP_MAGIC);
+	int e = audit_file_header(&r, p, len, AUDIT_CP_MAGIC);
 	if (e != 0)
 		return e;
 	memset(out, 0, sizeof *out);
