@@ -55,6 +55,14 @@ static int fail_write_durable(int fd, const void *p, size_t n)
 	return engine_err;
 }
 
+static int fail_write_stream(int fd, uint64_t off, uint64_t len, io_fill_fn fill, void *arg,
+			     uint64_t *done)
+{
+	(void)fd, (void)off, (void)len, (void)fill, (void)arg;
+	*done = 0;
+	return engine_err;
+}
+
 static const struct io_engine_ops fail_ops = {
 	.name = "none",
 	.read_files = fail_read_files,
@@ -63,6 +71,7 @@ static const struct io_engine_ops fail_ops = {
 	.pwrite_all = fail_pwrite_all,
 	.fsync = fail_fsync,
 	.write_durable = fail_write_durable,
+	.write_stream = fail_write_stream,
 };
 
 static void engine_choose(void)

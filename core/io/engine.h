@@ -40,6 +40,12 @@
  * divides it.
  */
 #define IO_DIRECT_ALIGN 4096u
+/*
+ * Block size and blocks in flight of write_stream: overwriting a device or
+ * a file at the disk's full speed needs a deep queue of large writes.
+ */
+#define IO_WRITE_BLOCK (1u << 20)
+#define IO_WRITE_DEPTH 32
 
 /*
  * One small file for read_files. The file is opened read-only, without
@@ -73,6 +79,13 @@ typedef bool (*io_want_fn)(const struct io_file_req *r, void *arg);
  * stream and is returned by read_stream.
  */
 typedef int (*io_sink_fn)(void *arg, const void *p, size_t n);
+/*
+ * Produces the content of one block of a write_stream: n bytes for the
+ * file offset off, into buf (aligned to IO_DIRECT_ALIGN). Called on the
+ * thread that called write_stream, in file order. A non-zero return stops
+ * the stream and is returned by write_stream.
+ */
+typedef int (*io_fill_fn)(void *arg, uint64_t off, void *buf, size_t n);
 
 struct io_engine_ops {
 	const char *name; /* "uring" or "sync" */
@@ -92,6 +105,23 @@ struct io_engine_ops {
 	 */
 	int (*read_stream)(int fd, uint64_t off, uint64_t len, io_sink_fn sink, void *arg,
 			   uint64_t *done);
+	/*
+	 * Writes [off, off + len) of fd in IO_WRITE_BLOCK blocks with up to
+	 * IO_WRITE_DEPTH in flight (one at a time on the sync engine), each
+	 * block's content made by fill just before it is submitted. Returns 0
+	 * once every write has completed (the data may still be in the page
+	 * cache: fsync is the caller's), -errno of a failed write, or fill's
+	 * non-zero result. *done is set in every case to the bytes from off
+	 * known to be written in full and in order (len on success; on
+	 * failure where the stream stopped, erring low). With O_DIRECT on fd
+	 * the page cache is bypassed: off must then be a multiple of
+	 * IO_DIRECT_ALIGN (-EINVAL otherwise) and len a multiple of the
+	 * device's logical block size (else the kernel fails the last write).
+	 * Writing past the end of a block device is the kernel's -ENOSPC; a
+	 * write that makes no progress is -EIO.
+	 */
+	int (*write_stream)(int fd, uint64_t off, uint64_t len, io_fill_fn fill, void *arg,
+			    uint64_t *done);
 	/* Reads exactly n bytes at off; -EIO if the file ends first. */
 	int (*pread_all)(int fd, void *p, size_t n, off_t off);
 	/* Writes all n bytes at off. */

@@ -11,7 +11,9 @@
  * four per file, and operations that would block run in the kernel's
  * workers in parallel, which is what a disk that is fast only at queue
  * depth 32 needs. Large files keep IO_STREAM_DEPTH big reads in flight
- * while the caller chunks the previous block.
+ * while the caller chunks the previous block, and an overwrite
+ * (write_stream) keeps IO_WRITE_DEPTH blocks in flight, the caller making
+ * the next block's content while the device writes the earlier ones.
  *
  * A read that returns -EAGAIN (files opened O_NONBLOCK on kernels that
  * honour it for io_uring) is redone with a plain pread, never resubmitted,
@@ -500,29 +502,52 @@ static int slots_drain(struct uring_ctx *c, struct slot *sl, unsigned n)
 }
 
 /*
- * pread_all / pwrite_all: the buffer in IO_STREAM_BLOCK pieces, up to
- * IO_STREAM_DEPTH in flight, each resubmitted until whole. With sync, an
- * fsync follows once every piece is written.
+ * Where the blocks of uring_blocks are: in place in the caller's buffer p
+ * (pread_all, pwrite_all, write_durable), or, for write_stream, in the
+ * per-slot buffers blk (one per slot, aligned), whose content fill makes
+ * just before each block is submitted.
  */
-static int uring_rw(struct uring_ctx *c, int fd, uint8_t *p, size_t n, off_t off, bool write,
-		    bool sync)
+struct blocks_src {
+	uint8_t *p;
+	io_fill_fn fill;
+	void *arg;
+	uint8_t **blk;
+};
+
+/*
+ * The large positional reads and writes: n bytes at off in pieces of bs,
+ * up to depth (at most IO_WRITE_DEPTH) in flight, each resubmitted until
+ * whole; a slot whose piece is done takes the next one, so pieces are
+ * taken (and filled) in file order while they complete in any order. With
+ * sync, an fsync follows once every piece is written. Stops taking pieces
+ * at the first failure and waits for what is in flight. *done is the
+ * length from off known to be complete in order: every piece older than
+ * those the slots hold is whole, so it is the lowest unfinished offset
+ * among the slots (n once all are done).
+ */
+static int uring_blocks(struct uring_ctx *c, int fd, uint64_t off, uint64_t n, bool write,
+			bool sync, unsigned depth, size_t bs, const struct blocks_src *src,
+			uint64_t *done)
 {
-	struct slot sl[IO_STREAM_DEPTH] = { 0 };
-	size_t next = 0;
+	struct slot sl[IO_WRITE_DEPTH] = { 0 };
+	uint64_t next = 0;
 	int e = 0, err = 0;
 
 	for (;;) {
 		unsigned queued = 0;
-		for (unsigned i = 0; i < IO_STREAM_DEPTH && err == 0; i++) {
+		for (unsigned i = 0; i < depth && err == 0; i++) {
 			if (sl[i].busy)
 				continue;
 			if (sl[i].done < sl[i].len && sl[i].p != NULL) {
 				/* a short piece being continued */
 			} else if (next < n) {
-				size_t len = n - next < IO_STREAM_BLOCK ? n - next : IO_STREAM_BLOCK;
-				sl[i] = (struct slot){ .p = p + next, .len = len,
-						       .off = (uint64_t)off + next };
+				size_t len = n - next < bs ? (size_t)(n - next) : bs;
+				uint8_t *p = src->p != NULL ? src->p + next : src->blk[i];
+				sl[i] = (struct slot){ .p = p, .len = len, .off = off + next };
 				next += len;
+				if (src->fill != NULL &&
+				    (err = src->fill(src->arg, sl[i].off, p, len)) != 0)
+					break; /* the slot stays unwritten */
 			} else {
 				continue;
 			}
@@ -531,17 +556,17 @@ static int uring_rw(struct uring_ctx *c, int fd, uint8_t *p, size_t n, off_t off
 			queued++;
 		}
 		bool busy = false;
-		for (unsigned i = 0; i < IO_STREAM_DEPTH; i++)
+		for (unsigned i = 0; i < depth; i++)
 			busy |= sl[i].busy;
-		if (!busy)
-			break;
 		if (queued != 0 && (e = ring_submit(c)) != 0)
 			goto out;
+		if (!busy)
+			break;
 		uint64_t d;
 		int v;
 		if ((e = ring_wait(c, &d, &v)) != 0)
 			goto out;
-		if (d >= IO_STREAM_DEPTH)
+		if (d >= depth)
 			continue;
 		struct slot *s = &sl[d];
 		(void)slot_complete(s, fd, v, write);
@@ -549,8 +574,6 @@ static int uring_rw(struct uring_ctx *c, int fd, uint8_t *p, size_t n, off_t off
 			s->err = -EIO; /* pread_all: the file ended first */
 		if (s->err != 0 && err == 0)
 			err = s->err;
-		if (s->err != 0)
-			s->done = s->len; /* never resubmitted */
 	}
 	if (err != 0) {
 		e = err;
@@ -581,11 +604,28 @@ static int uring_rw(struct uring_ctx *c, int fd, uint8_t *p, size_t n, off_t off
 	}
 out:
 	if (c->state > 0) {
-		int d = slots_drain(c, sl, IO_STREAM_DEPTH);
+		int d = slots_drain(c, sl, depth);
 		if (e == 0)
 			e = d;
 	}
+	uint64_t known = next;
+	for (unsigned i = 0; i < depth; i++) {
+		if (sl[i].p != NULL && (sl[i].done < sl[i].len || sl[i].err != 0) &&
+		    sl[i].off - off + sl[i].done < known)
+			known = sl[i].off - off + sl[i].done;
+	}
+	*done = known;
 	return e;
+}
+
+/* pread_all / pwrite_all / write_durable: the buffer in place, 4 MiB in flight. */
+static int uring_rw(struct uring_ctx *c, int fd, uint8_t *p, size_t n, off_t off, bool write,
+		    bool sync)
+{
+	const struct blocks_src src = { .p = p };
+	uint64_t done;
+	return uring_blocks(c, fd, (uint64_t)off, n, write, sync, IO_STREAM_DEPTH,
+			    IO_STREAM_BLOCK, &src, &done);
 }
 
 static int uring_pread_all(int fd, void *p, size_t n, off_t off)
@@ -725,6 +765,42 @@ static int uring_read_stream(int fd, uint64_t off, uint64_t len, io_sink_fn sink
 	return uring_stream(c, fd, off, len, sink, arg, done);
 }
 
+/*
+ * write_stream: up to IO_WRITE_DEPTH blocks of IO_WRITE_BLOCK in flight,
+ * in buffers of this call only (a short stream allocates what it needs:
+ * wiping many small files must not fault in 32 MiB each time).
+ */
+static int uring_write_stream(int fd, uint64_t off, uint64_t len, io_fill_fn fill, void *arg,
+			      uint64_t *done)
+{
+	struct uring_ctx *c = ctx_get();
+	if (c == NULL)
+		return io_sync_ops.write_stream(fd, off, len, fill, arg, done);
+	*done = 0;
+	if (len == 0)
+		return 0;
+	bool direct;
+	int e = io_stream_mode(fd, off, &direct);
+	if (e != 0)
+		return e;
+	size_t bs = len < IO_WRITE_BLOCK ? (size_t)len : IO_WRITE_BLOCK;
+	uint64_t blocks = (len + bs - 1) / bs;
+	unsigned depth = blocks < IO_WRITE_DEPTH ? (unsigned)blocks : IO_WRITE_DEPTH;
+	uint8_t *blk[IO_WRITE_DEPTH] = { NULL };
+	for (unsigned i = 0; i < depth; i++) {
+		if ((blk[i] = aligned_alloc(IO_DIRECT_ALIGN, io_direct_round(bs))) == NULL) {
+			e = -ENOMEM;
+			goto out;
+		}
+	}
+	const struct blocks_src src = { .fill = fill, .arg = arg, .blk = blk };
+	e = uring_blocks(c, fd, off, len, true, false, depth, bs, &src, done);
+out:
+	for (unsigned i = 0; i < depth; i++)
+		free(blk[i]);
+	return e;
+}
+
 int io_uring_probe(const char **why)
 {
 	static const int ops[] = {
@@ -763,6 +839,7 @@ const struct io_engine_ops io_uring_ops = {
 	.name = "uring",
 	.read_files = uring_read_files,
 	.read_stream = uring_read_stream,
+	.write_stream = uring_write_stream,
 	.pread_all = uring_pread_all,
 	.pwrite_all = uring_pwrite_all,
 	.fsync = uring_fsync,

@@ -402,6 +402,140 @@ static void test_write_durable(void **state)
 	}
 }
 
+/* The byte write_stream's test fill puts at a file offset. */
+static uint8_t byte_at(uint64_t off, uint32_t seed)
+{
+	uint64_t x = (off + seed) * 0x9E3779B97F4A7C15ull;
+	return (uint8_t)(x >> 56 ^ x >> 23);
+}
+
+struct filler {
+	uint32_t seed;
+	uint64_t next;      /* the offset the next call must have */
+	unsigned calls;
+	unsigned fail_at;   /* 1-based call that fails; 0: never */
+	bool misaligned;    /* a buffer was not IO_DIRECT_ALIGN-aligned */
+	bool too_big;       /* a block was larger than IO_WRITE_BLOCK */
+};
+
+static int fill_cb(void *arg, uint64_t off, void *buf, size_t n)
+{
+	struct filler *f = arg;
+	f->calls++;
+	if (f->fail_at != 0 && f->calls == f->fail_at)
+		return -ENOSPC;
+	if (off != f->next)
+		return -EPROTO; /* out of order */
+	f->misaligned |= (uintptr_t)buf % IO_DIRECT_ALIGN != 0;
+	f->too_big |= n > IO_WRITE_BLOCK;
+	for (size_t i = 0; i < n; i++)
+		((uint8_t *)buf)[i] = byte_at(off + i, f->seed);
+	f->next = off + n;
+	return 0;
+}
+
+/* Every byte of [off, off + len) of fd is byte_at's. */
+static void assert_written(int fd, uint64_t off, uint64_t len, uint32_t seed)
+{
+	uint8_t *b = malloc(len ? len : 1);
+	assert_non_null(b);
+	assert_int_equal(pread(fd, b, len, (off_t)off), (ssize_t)len);
+	for (uint64_t i = 0; i < len; i++) {
+		if (b[i] != byte_at(off + i, seed))
+			fail_msg("byte %llu differs", (unsigned long long)(off + i));
+	}
+	free(b);
+}
+
+/*
+ * write_stream: more blocks than are in flight at once, filled in file
+ * order into aligned buffers, every byte where it belongs; odd offsets and
+ * lengths, nothing to write, the fill's failure (with *done saying how far
+ * it got), write errors.
+ */
+static void test_write_stream(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t big = (uint64_t)(IO_WRITE_DEPTH + 7) * IO_WRITE_BLOCK + 4321;
+	int fd = openat(f->dfd, "w", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	struct filler fl = { .seed = 3 };
+	uint64_t done = 1;
+
+	assert_int_equal(f->ops->write_stream(fd, 0, big, fill_cb, &fl, &done), 0);
+	assert_int_equal(done, big);
+	assert_int_equal(fl.next, big);
+	assert_int_equal(fl.calls, IO_WRITE_DEPTH + 8);
+	assert_false(fl.misaligned);
+	assert_false(fl.too_big);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, big);
+	assert_written(fd, 0, big, 3);
+
+	/* A small piece at an odd offset: the rest stays. */
+	fl = (struct filler){ .seed = 9, .next = 777 };
+	assert_int_equal(f->ops->write_stream(fd, 777, 5000, fill_cb, &fl, &done), 0);
+	assert_int_equal(done, 5000);
+	assert_int_equal(fl.calls, 1);
+	assert_written(fd, 0, 777, 3);
+	assert_written(fd, 777, 5000, 9);
+	assert_written(fd, 5777, big - 5777, 3);
+
+	/* Nothing to write: no call at all. */
+	fl = (struct filler){ .seed = 1 };
+	done = 5;
+	assert_int_equal(f->ops->write_stream(fd, 0, 0, fill_cb, &fl, &done), 0);
+	assert_int_equal(done, 0);
+	assert_int_equal(fl.calls, 0);
+
+	/* The fill's failure stops the stream; the blocks before it are written. */
+	fl = (struct filler){ .seed = 5, .fail_at = 4 };
+	assert_int_equal(f->ops->write_stream(fd, 0, big, fill_cb, &fl, &done), -ENOSPC);
+	assert_int_equal(fl.calls, 4);
+	assert_int_equal(done, 3 * (uint64_t)IO_WRITE_BLOCK);
+	assert_written(fd, 0, done, 5);
+	assert_written(fd, done, 100, 3);
+	close(fd);
+
+	/* Write errors come back as -errno, with nothing counted as written. */
+	fd = openat(f->dfd, "w", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	fl = (struct filler){ .seed = 5 };
+	done = 5;
+	assert_int_equal(f->ops->write_stream(fd, 0, 3 * IO_WRITE_BLOCK, fill_cb, &fl, &done),
+			 -EBADF);
+	assert_int_equal(done, 0);
+	close(fd);
+	fl = (struct filler){ .seed = 5 };
+	assert_int_equal(f->ops->write_stream(-1, 0, 10, fill_cb, &fl, &done), -EBADF);
+}
+
+/* write_stream with O_DIRECT: aligned writes of whole blocks; a misaligned start refused. */
+static void test_write_stream_direct(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t len = 5 * (uint64_t)IO_WRITE_BLOCK + 3 * IO_DIRECT_ALIGN;
+	int fd = openat(f->dfd, "wd", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0600);
+	if (fd < 0 && errno == EINVAL)
+		skip(); /* this filesystem has no direct I/O */
+	assert_true(fd >= 0);
+	struct filler fl = { .seed = 11, .next = IO_DIRECT_ALIGN };
+	uint64_t done = 0;
+	assert_int_equal(f->ops->write_stream(fd, IO_DIRECT_ALIGN, len, fill_cb, &fl, &done), 0);
+	assert_int_equal(done, len);
+	assert_false(fl.misaligned);
+	int rd = openat(f->dfd, "wd", O_RDONLY | O_CLOEXEC);
+	assert_true(rd >= 0);
+	assert_written(rd, IO_DIRECT_ALIGN, len, 11);
+	close(rd);
+	fl = (struct filler){ .seed = 1, .next = 100 };
+	assert_int_equal(f->ops->write_stream(fd, 100, IO_DIRECT_ALIGN, fill_cb, &fl, &done),
+			 -EINVAL);
+	assert_int_equal(fl.calls, 0);
+	close(fd);
+}
+
 struct thr {
 	struct fixture *f;
 	const uint8_t *data;
@@ -568,6 +702,8 @@ static void test_selection(void **state)
 	cmocka_unit_test_setup_teardown(test_read_stream_direct, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_pread_pwrite, setup, teardown),      \
 	cmocka_unit_test_setup_teardown(test_write_durable, setup, teardown),     \
+	cmocka_unit_test_setup_teardown(test_write_stream, setup, teardown),      \
+	cmocka_unit_test_setup_teardown(test_write_stream_direct, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_threads, setup, teardown)
 
 int main(void)
