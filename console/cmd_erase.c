@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "console.h"
 #include "crypto/pkey.h"
@@ -43,6 +44,7 @@ static void erase_usage(void)
 		"       coffer erase show REQ [--json]\n"
 		"       coffer erase approve REQ --key PRIVATE_KEY.pem\n"
 		"       coffer erase approve REQ --signature FILE --approver NAME\n"
+		"       coffer erase execute REQ [--method zero|random|bmb21]\n"
 		"       coffer erase list [--json]\n"
 		"A request names what is destroyed and why; M approvers and the supervisor\n"
 		"sign its statement (written to REQ.statement). To sign offline:\n"
@@ -53,7 +55,7 @@ static void erase_usage(void)
 struct er_args {
 	struct common_opts c;
 	const char *pubkey, *role, *user, *reason, *legal, *statement_out;
-	const char *key, *signature, *approver;
+	const char *key, *signature, *approver, *method;
 	const char **snapshots;
 	size_t n_snapshots;
 	const char *arg; /* NAME or REQ */
@@ -74,6 +76,7 @@ static int er_parse(int argc, char **argv, struct er_args *a, bool want_arg,
 		{ "key", required_argument, NULL, 'K' },
 		{ "signature", required_argument, NULL, 'g' },
 		{ "approver", required_argument, NULL, 'a' },
+		{ "method", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -98,6 +101,7 @@ static int er_parse(int argc, char **argv, struct er_args *a, bool want_arg,
 		case 'K': a->key = optarg; break;
 		case 'g': a->signature = optarg; break;
 		case 'a': a->approver = optarg; break;
+		case 'm': a->method = optarg; break;
 		case 'h': usage(); return EXIT_OK;
 		default: usage(); return EXIT_USAGE;
 		}
@@ -332,6 +336,11 @@ struct shown {
 	uint32_t requester_uid, level, approvals, needed, supervisors;
 	uint64_t packs, files, bytes;
 	uint8_t met;
+	/* The execution, when one began (has_execution). */
+	bool has_execution;
+	int64_t x_started, x_finished, x_shredded;
+	char x_executor[65], x_method[17], x_result[1025], x_phase[129];
+	uint64_t x_files, x_bytes, x_direct, x_done, x_total;
 };
 
 static void read_quorum(struct ipc_reader *rd, struct shown *s)
@@ -457,18 +466,63 @@ static void read_show(struct ipc_reader *rd, struct shown *s, bool print, bool j
 	read_quorum(rd, s);
 	(void)ipc_get_str(rd, s->digest, sizeof s->digest);
 	(void)ipc_get_str(rd, s->statement, sizeof s->statement);
+	(void)ipc_get_list(rd, &n);
+	s->has_execution = n == 1;
+	if (s->has_execution) {
+		(void)ipc_get_i64(rd, &s->x_started);
+		(void)ipc_get_i64(rd, &s->x_finished);
+		(void)ipc_get_str(rd, s->x_executor, sizeof s->x_executor);
+		(void)ipc_get_str(rd, s->x_method, sizeof s->x_method);
+		(void)ipc_get_i64(rd, &s->x_shredded);
+		(void)ipc_get_u64(rd, &s->x_files);
+		(void)ipc_get_u64(rd, &s->x_bytes);
+		(void)ipc_get_u64(rd, &s->x_direct);
+		(void)ipc_get_str(rd, s->x_result, sizeof s->x_result);
+		(void)ipc_get_str(rd, s->x_phase, sizeof s->x_phase);
+		(void)ipc_get_u64(rd, &s->x_done);
+		(void)ipc_get_u64(rd, &s->x_total);
+	}
 	if (print && json) {
 		printf("],\"approvals_counted\":%u,\"approvals_needed\":%u,\"supervisors\":%u,"
 		       "\"quorum\":%s,\"missing\":", s->approvals, s->needed, s->supervisors,
 		       s->met ? "true" : "false");
 		json_cstr(stdout, s->missing);
-		printf(",\"digest\":\"%s\"}\n", s->digest);
+		printf(",\"digest\":\"%s\",\"execution\":", s->digest);
+		if (!s->has_execution) {
+			printf("null}\n");
+			return;
+		}
+		printf("{\"started\":%lld,\"finished\":%lld,\"executor\":", (long long)s->x_started,
+		       (long long)s->x_finished);
+		json_cstr(stdout, s->x_executor);
+		printf(",\"method\":\"%s\",\"shredded\":%lld,\"files\":%llu,\"bytes\":%llu,"
+		       "\"direct_files\":%llu,\"result\":", s->x_method, (long long)s->x_shredded,
+		       (unsigned long long)s->x_files, (unsigned long long)s->x_bytes,
+		       (unsigned long long)s->x_direct);
+		json_cstr(stdout, s->x_result);
+		printf(",\"phase\":");
+		json_cstr(stdout, s->x_phase);
+		printf("}}\n");
 	} else if (print) {
 		printf("quorum      %u of %u approvals, %s\n", s->approvals, s->needed,
 		       s->supervisors ? "supervisor's given" : "supervisor's missing");
-		printf("%s %s\n", s->met ? "complete   " : "missing    ",
-		       s->met ? "(coffer erase execute may run)" : s->missing);
+		if (strcmp(s->state, "pending") == 0)
+			printf("%s %s\n", s->met ? "complete   " : "missing    ",
+			       s->met ? "(coffer erase execute may run)" : s->missing);
 		printf("digest      %s\n", s->digest);
+		if (s->has_execution) {
+			printf("executed    by %s from %s with %s overwrite%s%s\n", s->x_executor,
+			       fmt_time(s->x_started, t, sizeof t), s->x_method,
+			       s->x_finished ? ", ended " : "",
+			       s->x_finished ? fmt_time(s->x_finished, t2, sizeof t2) : "");
+			printf("            key set %s; %llu files, %s overwritten and verified\n",
+			       s->x_shredded ? "destroyed" : "not yet destroyed",
+			       (unsigned long long)s->x_files, fmt_bytes(s->x_bytes, b, sizeof b));
+			if (s->x_result[0])
+				printf("result      %s\n", s->x_result);
+			if (s->x_phase[0])
+				printf("now         %s\n", s->x_phase);
+		}
 	}
 }
 
@@ -603,6 +657,59 @@ out:
 	return rc;
 }
 
+/*
+ * Starts the execution, then follows it through erase show until it is
+ * done or fails: progress on a terminal. Interrupting the console does not
+ * stop the destruction.
+ */
+static int erase_execute(struct er_args *a)
+{
+	struct ipc_client *cl = NULL;
+	struct ipc_writer w;
+	struct ipc_msg m;
+	char method[17] = "";
+	ipc_writer_init(&w, IPC_ERASE_EXECUTE, 1);
+	ipc_put_str(&w, a->arg);
+	ipc_put_str(&w, a->method);
+	int e = erased_call(a, &cl, &w, &m);
+	if (e == 0) {
+		struct ipc_reader rd;
+		ipc_reader_init(&rd, &m);
+		(void)ipc_get_str(&rd, method, sizeof method);
+	}
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	if (e != 0)
+		return EXIT_FAIL;
+	if (!a->c.quiet && !a->c.json)
+		printf("destruction %s started (%s overwrite); following it\n", a->arg, method);
+	bool show = progress_enabled(&a->c);
+	uint64_t start = console_now_ns();
+	for (;;) {
+		struct shown s;
+		if (erase_show(a, &s, false) != EXIT_OK)
+			return EXIT_FAIL;
+		bool done = strcmp(s.state, "done") == 0;
+		bool failed = s.has_execution && s.x_phase[0] == 0 &&
+			      strncmp(s.x_result, "failed", 6) == 0;
+		if (done || failed) {
+			if (show)
+				progress_clear();
+			if (a->c.json)
+				(void)erase_show(a, &s, true);
+			else if (!a->c.quiet)
+				printf("%s\n", s.x_result);
+			if (failed)
+				log_errorx("destruction %s stopped: %s", a->arg, s.x_result);
+			return done ? EXIT_OK : EXIT_FAIL;
+		}
+		if (show && s.has_execution && s.x_phase[0])
+			progress_line(s.x_phase, s.x_files, "files", s.x_done, s.x_total, 0, start);
+		struct timespec ts = { 0, 200 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int erase_list(struct er_args *a)
 {
 	struct ipc_client *cl = NULL;
@@ -661,7 +768,8 @@ int cmd_erase(int argc, char **argv)
 		return argc >= 2 && strcmp(argv[1], "--help") == 0 ? EXIT_OK : EXIT_USAGE;
 	}
 	const char *sub = argv[1];
-	bool takes_req = strcmp(sub, "show") == 0 || strcmp(sub, "approve") == 0;
+	bool takes_req = strcmp(sub, "show") == 0 || strcmp(sub, "approve") == 0 ||
+			 strcmp(sub, "execute") == 0;
 	if (!takes_req && strcmp(sub, "request") != 0 && strcmp(sub, "list") != 0) {
 		log_errorx("unknown erase command '%s'", sub);
 		erase_usage();
@@ -676,6 +784,8 @@ int cmd_erase(int argc, char **argv)
 			rc = erase_show(&a, &s, true);
 		else if (strcmp(sub, "approve") == 0)
 			rc = erase_approve(&a);
+		else if (strcmp(sub, "execute") == 0)
+			rc = erase_execute(&a);
 		else
 			rc = erase_list(&a);
 	}

@@ -7,7 +7,10 @@
 #ifndef COFFER_ERASE_ERASED_H
 #define COFFER_ERASE_ERASED_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daemon/common.h"
 
@@ -15,7 +18,20 @@ struct erase_store;
 
 struct erased {
 	struct daemon_ctx c;         /* first: handlers get it as their arg */
-	struct erase_store *store;   /* opened on first use */
+	struct erase_store *store;   /* opened on first use; loop and executor share it */
+	/* The executor thread (execute.c) and what it shares, under mu. */
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop, queued;
+	uint8_t queue[16];           /* the request to run next */
+	struct {
+		bool active;
+		uint8_t id[16];
+		char phase[128];
+		uint64_t done, total;    /* bytes of the current phase */
+	} progress;
 };
 
 /* "international", "national" (suite_alias), or "unknown". */
@@ -43,5 +59,18 @@ void erased_h_approve(struct server *s, const struct peer_info *p, const struct 
 		      void *arg);
 void erased_h_list(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
 		   void *arg);
+void erased_h_execute(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+		      void *arg);
+
+/* execute.c: the executor thread, one destruction at a time. */
+int erased_executor_start(struct erased *e);
+void erased_executor_stop(struct erased *e);
+/* Queues request id; -EBUSY while another runs or waits. */
+int erased_execute_queue(struct erased *e, const uint8_t id[16]);
+/* Queues a request a crash or a stop left executing. */
+void erased_resume(struct erased *e);
+/* The executor's progress on request id (phase "" when it is not running it). */
+void erased_progress(struct erased *e, const uint8_t id[16], char *phase, size_t size,
+		     uint64_t *done, uint64_t *total);
 
 #endif

@@ -26,6 +26,7 @@ const struct server_handler_entry erased_handlers[] = {
 	{ IPC_ERASE_LIST, READERS, erased_h_list },
 	/* The signature is what counts; who carries it in is recorded. */
 	{ IPC_ERASE_APPROVE, ROLE_APPROVER | ROLE_SECADMIN, erased_h_approve },
+	{ IPC_ERASE_EXECUTE, ROLE_SECADMIN, erased_h_execute },
 };
 const size_t erased_n_handlers = sizeof erased_handlers / sizeof erased_handlers[0];
 
@@ -42,6 +43,29 @@ struct erase_store *erased_store(struct erased *e)
 	return e->store;
 }
 
+/*
+ * The executor starts on the first tick, once the loop runs (so the audit
+ * trail and the keystore are open), and resumes what a crash interrupted.
+ */
+static void on_tick(struct daemon_ctx *c)
+{
+	struct erased *e = (struct erased *)c;
+	if (e->thread_started)
+		return;
+	(void)erased_store(e); /* opened here, before two threads could race to open it */
+	int err = erased_executor_start(e);
+	if (err != 0)
+		log_errorx("cannot start the executor thread: %s", coffer_strerror(err));
+	else
+		erased_resume(e);
+}
+
+/* SIGTERM: a destruction stops between two files and resumes at the next start. */
+static void on_stop(struct daemon_ctx *c)
+{
+	erased_executor_stop((struct erased *)c);
+}
+
 int main(int argc, char **argv)
 {
 	struct erased e = { 0 };
@@ -49,7 +73,13 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	e.c.holds_keys = true;
+	pthread_mutex_init(&e.mu, NULL);
+	pthread_cond_init(&e.cv, NULL);
+	e.c.tick = on_tick;
+	e.c.tick_ms = 1000;
+	e.c.stop = on_stop;
 	rc = daemon_serve(&e.c, erased_handlers, erased_n_handlers, NULL);
+	erased_executor_stop(&e);
 	erase_store_close(e.store);
 	return rc;
 }

@@ -23,6 +23,7 @@
 #include "conf/roles.h"
 #include "crypto/crypto.h"
 #include "erase/erased.h"
+#include "erase/wipe.h"
 #include "keys/keystore.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -384,6 +385,33 @@ static const char *state_text(const struct loaded *l)
 	return erase_state_name(l->state);
 }
 
+/* The execution of request id, if one began: a list of zero or one. */
+static void put_execution(struct erased *e, struct ipc_writer *w, const uint8_t *id)
+{
+	struct erase_execution x;
+	struct erase_store *st = erased_store(e);
+	if (st == NULL || erase_store_execution_get(st, id, &x) != 0) {
+		ipc_put_list(w, 0);
+		return;
+	}
+	char phase[128];
+	uint64_t done, total;
+	erased_progress(e, id, phase, sizeof phase, &done, &total);
+	ipc_put_list(w, 1);
+	ipc_put_i64(w, x.started);
+	ipc_put_i64(w, x.finished);
+	ipc_put_str(w, x.executor);
+	ipc_put_str(w, x.method);
+	ipc_put_i64(w, x.shredded);
+	ipc_put_u64(w, x.files);
+	ipc_put_u64(w, x.bytes);
+	ipc_put_u64(w, x.direct_files);
+	ipc_put_str(w, x.result);
+	ipc_put_str(w, phase);
+	ipc_put_u64(w, done);
+	ipc_put_u64(w, total);
+}
+
 static void put_quorum(struct ipc_writer *w, const struct quorum *q)
 {
 	ipc_put_u32(w, q->approvers);
@@ -481,9 +509,94 @@ void erased_h_show(struct server *s, const struct peer_info *p, const struct ipc
 	put_quorum(&w, &l.q);
 	ipc_put_str(&w, dhex);
 	ipc_put_strn(&w, (const char *)st.data, st.len);
+	put_execution(e, &w, l.id);
 	server_reply(s, p, &w);
 	ipc_writer_fini(&w);
 	buf_fini(&st);
+	loaded_free(&l);
+}
+
+void erased_h_execute(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+		      void *arg)
+{
+	struct erased *e = arg;
+	struct ipc_reader rd;
+	char idhex[2 * ERASE_ID_LEN + 1], method[17], why[512] = "";
+	ipc_reader_init(&rd, m);
+	(void)ipc_get_str(&rd, idhex, sizeof idhex);
+	(void)ipc_get_str(&rd, method, sizeof method);
+	if (ipc_end(&rd) != 0) {
+		server_error(s, p, m->reqid, EPROTO, "malformed request");
+		return;
+	}
+	struct loaded l;
+	struct daemon_capture cap;
+	daemon_capture_begin(&cap);
+	int err = load(e, idhex, &l, why, sizeof why);
+	daemon_capture_end();
+	if (err != 0) {
+		fail_load(s, p, m, err, &cap, why);
+		goto out;
+	}
+	if (l.state == ERASE_DONE || l.state == ERASE_CANCELLED) {
+		server_error(s, p, m->reqid, EALREADY, "request %s is %s", idhex,
+			     erase_state_name(l.state));
+		goto out;
+	}
+	if (l.r.scope != ERASE_SCOPE_DATASET) {
+		server_error(s, p, m->reqid, EOPNOTSUPP, "destroying chosen snapshots is not built "
+			     "yet: only a whole dataset can be destroyed");
+		goto out;
+	}
+	if (l.state == ERASE_PENDING && !l.q.met) {
+		server_error(s, p, m->reqid, EPERM, "request %s cannot be executed without its full "
+			     "quorum: %s", idhex, l.q.missing);
+		goto out;
+	}
+	struct erase_execution x = { .started = (int64_t)time(NULL), .executor_uid = p->uid };
+	user_name(p->uid, x.executor, sizeof x.executor);
+	if (method[0] == 0)
+		/* The national suite's datasets follow the Chinese secrecy rules' pattern. */
+		snprintf(method, sizeof method, "%s", l.r.suite == SUITE_NATIONAL ? "bmb21" : "random");
+	enum wipe_method wm;
+	if (wipe_method_parse(method, &wm) != 0) {
+		server_error(s, p, m->reqid, EINVAL, "unknown overwrite method '%s': zero, random or "
+			     "bmb21", method);
+		goto out;
+	}
+	snprintf(x.method, sizeof x.method, "%s", wipe_method_name(wm));
+	struct erase_store *st = erased_store(e);
+	daemon_capture_begin(&cap);
+	if (l.state == ERASE_PENDING) {
+		/* Durable before anything is destroyed: from here it only goes forward. */
+		err = erase_store_execution_begin(st, l.id, &x);
+		if (err == 0 || err == -EEXIST)
+			err = erase_store_request_set_state(st, l.id, ERASE_PENDING, ERASE_EXECUTING,
+							    x.started);
+	}
+	if (err == 0)
+		err = erased_execute_queue(e, l.id);
+	daemon_capture_end();
+	if (err == -EBUSY) {
+		server_error(s, p, m->reqid, EBUSY, "another destruction is running; request %s "
+			     "is executing and starts after it (or at the next start)", idhex);
+		goto out;
+	}
+	if (err != 0) {
+		daemon_fail(s, p, m, err, &cap, "the execution could not be started");
+		goto out;
+	}
+	struct erase_execution now;
+	if (erase_store_execution_get(st, l.id, &now) == 0)
+		snprintf(method, sizeof method, "%s", now.method);
+	log_info("destruction %s of dataset '%s' started by %s (%s)", idhex, l.r.dataset,
+		 x.executor, method);
+	struct ipc_writer w;
+	daemon_reply_init(&w, m);
+	ipc_put_str(&w, method);
+	server_reply(s, p, &w);
+	ipc_writer_fini(&w);
+out:
 	loaded_free(&l);
 }
 

@@ -29,6 +29,12 @@ static const char schema_v1[] =
 	" request BLOB NOT NULL REFERENCES requests(id), approver TEXT NOT NULL,"
 	" sig BLOB NOT NULL, time INTEGER NOT NULL, by_uid INTEGER NOT NULL,"
 	" UNIQUE (request, approver));"
+	"CREATE TABLE executions ("
+	" request BLOB PRIMARY KEY REFERENCES requests(id), started INTEGER NOT NULL,"
+	" finished INTEGER NOT NULL DEFAULT 0, executor_uid INTEGER NOT NULL,"
+	" executor TEXT NOT NULL, method TEXT NOT NULL, shredded INTEGER NOT NULL DEFAULT 0,"
+	" files INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,"
+	" direct_files INTEGER NOT NULL DEFAULT 0, result TEXT NOT NULL DEFAULT '');"
 	"PRAGMA user_version = 1;";
 
 struct erase_store {
@@ -446,4 +452,94 @@ void erase_store_approvals_free(struct approval *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free((void *)v[i].sig);
 	free(v);
+}
+
+/* ---- executions ----------------------------------------------------------- */
+
+int erase_store_execution_begin(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				const struct erase_execution *x)
+{
+	sqlite3_stmt *st = NULL;
+	int e = prepare(s, "INSERT INTO executions (request, started, executor_uid, executor, "
+			   "method) VALUES (?, ?, ?, ?, ?)", &st);
+	if (e != 0)
+		return e;
+	sqlite3_bind_blob(st, 1, id, ERASE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, x->started);
+	sqlite3_bind_int64(st, 3, x->executor_uid);
+	sqlite3_bind_text(st, 4, x->executor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, x->method, -1, SQLITE_STATIC);
+	return step_done(s, st);
+}
+
+int erase_store_execution_get(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+			      struct erase_execution *out)
+{
+	sqlite3_stmt *st = NULL;
+	int e = prepare(s, "SELECT started, finished, executor_uid, executor, method, shredded, "
+			   "files, bytes, direct_files, result FROM executions WHERE request = ?", &st);
+	if (e != 0)
+		return e;
+	sqlite3_bind_blob(st, 1, id, ERASE_ID_LEN, SQLITE_STATIC);
+	memset(out, 0, sizeof *out);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->started = sqlite3_column_int64(st, 0);
+		out->finished = sqlite3_column_int64(st, 1);
+		out->executor_uid = (uint32_t)sqlite3_column_int64(st, 2);
+		out->shredded = sqlite3_column_int64(st, 5);
+		out->files = (uint64_t)sqlite3_column_int64(st, 6);
+		out->bytes = (uint64_t)sqlite3_column_int64(st, 7);
+		out->direct_files = (uint64_t)sqlite3_column_int64(st, 8);
+		if (col_text(st, 3, out->executor, sizeof out->executor) != 0 ||
+		    col_text(st, 4, out->method, sizeof out->method) != 0 ||
+		    col_text(st, 9, out->result, sizeof out->result) != 0)
+			e = -EBADMSG;
+	} else {
+		e = rc == SQLITE_DONE ? -ENOENT : fail(s, "read an execution");
+	}
+	sqlite3_finalize(st);
+	return e;
+}
+
+/* One UPDATE of the execution's row: ?1 = a, ?2 = text or b, ?3 = the request. */
+static int execution_update(struct erase_store *s, const char *sql, const uint8_t *id,
+			    int64_t a, int64_t b, const char *text)
+{
+	sqlite3_stmt *st = NULL;
+	int e = prepare(s, sql, &st);
+	if (e != 0)
+		return e;
+	sqlite3_bind_int64(st, 1, a);
+	if (text != NULL)
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 2, b);
+	sqlite3_bind_blob(st, 3, id, ERASE_ID_LEN, SQLITE_STATIC);
+	e = step_done(s, st);
+	if (e == 0 && sqlite3_changes(s->db) != 1)
+		e = -ENOENT;
+	return e;
+}
+
+int erase_store_execution_shredded(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				   int64_t when)
+{
+	return execution_update(s, "UPDATE executions SET shredded = ?1 WHERE request = ?3 "
+				   "AND ?2 = 0", id, when, 0, NULL);
+}
+
+int erase_store_execution_file(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+			       uint64_t bytes, bool direct)
+{
+	return execution_update(s, "UPDATE executions SET files = files + 1, bytes = bytes + ?1, "
+				   "direct_files = direct_files + ?2 WHERE request = ?3",
+				id, (int64_t)bytes, direct ? 1 : 0, NULL);
+}
+
+int erase_store_execution_finish(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				 int64_t when, const char *result)
+{
+	return execution_update(s, "UPDATE executions SET finished = ?1, result = ?2 "
+				   "WHERE request = ?3", id, when, 0, result);
 }

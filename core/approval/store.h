@@ -12,6 +12,7 @@
 #ifndef COFFER_APPROVAL_STORE_H
 #define COFFER_APPROVAL_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,33 @@ int erase_store_request_set_state(struct erase_store *s, const uint8_t id[ERASE_
 				  enum erase_state from, enum erase_state to, int64_t when);
 /* The IDs of every request, newest first; *ids holds n of them. */
 int erase_store_request_ids(struct erase_store *s, uint8_t (**ids)[ERASE_ID_LEN], size_t *n);
+
+/*
+ * The execution of a request, kept durable as it goes so that a restart
+ * resumes it and the certificate can say what was done.
+ */
+struct erase_execution {
+	int64_t started, finished;   /* finished 0: not yet */
+	uint32_t executor_uid;
+	char executor[APPROVER_USER_MAX + 1];
+	char method[16];             /* of the overwrite */
+	int64_t shredded;            /* when the key set was destroyed (0: not yet) */
+	uint64_t files, bytes;       /* overwritten, verified and unlinked so far */
+	uint64_t direct_files;       /* of which written with O_DIRECT */
+	char result[1024];           /* how it ended, or "" */
+};
+/* Starts the record (-EEXIST if there is one: a resumed execution keeps its own). */
+int erase_store_execution_begin(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				const struct erase_execution *x);
+int erase_store_execution_get(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+			      struct erase_execution *out);
+int erase_store_execution_shredded(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				   int64_t when);
+/* One more file destroyed (bytes of it, direct: written with O_DIRECT). */
+int erase_store_execution_file(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+			       uint64_t bytes, bool direct);
+int erase_store_execution_finish(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				 int64_t when, const char *result);
 
 /* -EEXIST if this approver already signed this request. */
 int erase_store_approval_add(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],

@@ -174,6 +174,14 @@ static const struct ipc_field approval_item[] = {
 	F(IPC_STR, 32, "approver"), F(IPC_STR, 16, "role"), F(IPC_I64, 0, "time"),
 	F(IPC_U32, 0, "by_uid"), F(IPC_U8, 0, "counts"), F(IPC_STR, 256, "why"),
 };
+static const struct ipc_field execution_item[] = {
+	F(IPC_I64, 0, "started"), F(IPC_I64, 0, "finished"), F(IPC_STR, NAME_MAX_LEN, "executor"),
+	F(IPC_STR, 16, "method"), F(IPC_I64, 0, "shredded"), F(IPC_U64, 0, "files"),
+	F(IPC_U64, 0, "bytes"), F(IPC_U64, 0, "direct_files"), F(IPC_STR, TEXT_LEN, "result"),
+	F(IPC_STR, 128, "phase"), F(IPC_U64, 0, "done"), F(IPC_U64, 0, "total"),
+};
+static const struct ipc_field erase_execute[] = { REQ_ID, F(IPC_STR, 16, "method") };
+static const struct ipc_field erase_execute_reply[] = { F(IPC_STR, 16, "method") };
 #define QUORUM_FIELDS                                                             \
 	F(IPC_U32, 0, "approvals"), F(IPC_U32, 0, "approvals_needed"),            \
 	F(IPC_U32, 0, "supervisors"), F(IPC_U8, 0, "met"), F(IPC_STR, 512, "missing")
@@ -187,7 +195,7 @@ static const struct ipc_field erase_show_reply[] = {
 	F(IPC_U64, 0, "bytes"), F(IPC_STR, 32, "keyset"), L(64, site_item, "sites"),
 	F(IPC_STR, TEXT_LEN, "reason"), F(IPC_STR, TEXT_LEN, "legal_basis"),
 	L(64, approval_item, "approvals"), QUORUM_FIELDS, F(IPC_STR, 64, "digest"),
-	F(IPC_STR, 160, "statement"),
+	F(IPC_STR, 160, "statement"), L(1, execution_item, "execution"),
 };
 static const struct ipc_field erase_approve[] = {
 	REQ_ID, F(IPC_STR, 32, "approver"), F(IPC_BYTES, 1024, "signature"),
@@ -279,6 +287,8 @@ static const struct ipc_schema schemas[] = {
 	S(IPC_ERASE_APPROVE | IPC_REPLY, "erase approve reply", erase_approve_reply),
 	EMPTY(IPC_ERASE_LIST, "erase list"),
 	S(IPC_ERASE_LIST | IPC_REPLY, "erase list reply", erase_list_reply),
+	S(IPC_ERASE_EXECUTE, "erase execute", erase_execute),
+	S(IPC_ERASE_EXECUTE | IPC_REPLY, "erase execute reply", erase_execute_reply),
 	S(IPC_EV_PROGRESS, "progress event", ev_progress),
 	S(IPC_EV_LOG, "log event", ev_log),
 	S(IPC_EV_DONE, "done event", ev_done),

@@ -14,7 +14,7 @@ source "$(dirname "$0")/lib.sh"
 U=$COFFER_SRC/etc/systemd
 SYSUSERS=$U/coffer.sysusers
 TMPFILES=$U/coffer.tmpfiles
-DAEMONS=(backupd restored scheduler)
+DAEMONS=(backupd restored erased scheduler)
 for f in "$SYSUSERS" "$TMPFILES" "$U/README.md"; do
 	[ -f "$f" ] || fail "missing $f"
 done
@@ -166,7 +166,7 @@ else
 	fi
 fi
 if [ -z "$analyze_skip" ]; then
-	(cd "$V" && systemd-analyze verify --man=no coffer-backupd.service coffer-restored.service \
+	(cd "$V" && systemd-analyze verify --man=no coffer-backupd.service coffer-restored.service coffer-erased.service \
 		coffer-scheduler.service) >"$T/verify.out" 2>&1 ||
 		soft_fail "systemd-analyze verify failed: $(cat "$T/verify.out")"
 	[ -s "$T/verify.out" ] && soft_fail "systemd-analyze verify warns: $(cat "$T/verify.out")"

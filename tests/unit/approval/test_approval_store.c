@@ -176,12 +176,47 @@ static void test_approvals(void **state)
 	erase_store_approvals_free(v, n);
 }
 
+static void test_executions(void **state)
+{
+	struct fix *f = *state;
+	uint8_t id[ERASE_ID_LEN];
+	struct erase_execution x = { .started = 50, .executor_uid = 7 }, got;
+	memset(id, 9, sizeof id);
+	snprintf(x.executor, sizeof x.executor, "sec");
+	snprintf(x.method, sizeof x.method, "random");
+	assert_int_equal(erase_store_request_add(f->s, id, (const uint8_t *)"E", 1), 0);
+	assert_int_equal(erase_store_execution_get(f->s, id, &got), -ENOENT);
+	assert_int_equal(erase_store_execution_begin(f->s, id, &x), 0);
+	/* A resumed execution keeps the record it began with. */
+	x.started = 99;
+	assert_int_equal(erase_store_execution_begin(f->s, id, &x), -EEXIST);
+	assert_int_equal(erase_store_execution_shredded(f->s, id, 60), 0);
+	assert_int_equal(erase_store_execution_file(f->s, id, 1000, true), 0);
+	assert_int_equal(erase_store_execution_file(f->s, id, 24, false), 0);
+	reopen(f);
+	assert_int_equal(erase_store_execution_get(f->s, id, &got), 0);
+	assert_int_equal(got.started, 50);
+	assert_int_equal(got.shredded, 60);
+	assert_int_equal(got.files, 2);
+	assert_int_equal(got.bytes, 1024);
+	assert_int_equal(got.direct_files, 1);
+	assert_int_equal(got.finished, 0);
+	assert_string_equal(got.method, "random");
+	assert_int_equal(erase_store_execution_finish(f->s, id, 70, "ok: done"), 0);
+	assert_int_equal(erase_store_execution_get(f->s, id, &got), 0);
+	assert_int_equal(got.finished, 70);
+	assert_string_equal(got.result, "ok: done");
+	uint8_t other[ERASE_ID_LEN] = { 0 };
+	assert_int_equal(erase_store_execution_file(f->s, other, 1, false), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_approvers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_approvals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_executions, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,435 @@
+/*
+ * Executing a destruction (docs/format/erase.md, "Execution"): one at a
+ * time, on the executor thread, in an order that never leaves a dataset
+ * which looks intact:
+ *
+ *   1. the request moves to `executing` (durable) before anything is
+ *      touched: from then on it only goes forward, and a restart resumes
+ *      it;
+ *   2. crypto-shredding: every wrapped copy of the key set this appliance
+ *      holds is overwritten and removed (keystore_shred): from here the
+ *      repository is ciphertext nobody can read;
+ *   3. the catalog marks the dataset shredded: every command refuses it
+ *      and no schedule runs it;
+ *   4. every file of the repository is overwritten, read back, fsync'd
+ *      and unlinked (erase/wipe.h), directories removed bottom-up;
+ *   5. the request is `done` and the execution's record says what was
+ *      done, for the certificate.
+ * Each step is idempotent, so resuming after a crash at any point redoes
+ * at most the file it was in.
+ */
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "approval/quorum.h"
+#include "approval/request.h"
+#include "approval/store.h"
+#include "catalog/catalog.h"
+#include "conf/roles.h"
+#include "erase/erased.h"
+#include "erase/wipe.h"
+#include "keys/keystore.h"
+#include "util/log.h"
+
+/* ---- progress, shared with the loop thread ---------------------------------- */
+
+static void set_phase(struct erased *e, const uint8_t *id, const char *phase, uint64_t done,
+		      uint64_t total)
+{
+	pthread_mutex_lock(&e->mu);
+	if (id != NULL)
+		memcpy(e->progress.id, id, ERASE_ID_LEN);
+	e->progress.active = phase != NULL;
+	snprintf(e->progress.phase, sizeof e->progress.phase, "%s", phase ? phase : "");
+	e->progress.done = done;
+	e->progress.total = total;
+	pthread_mutex_unlock(&e->mu);
+}
+
+void erased_progress(struct erased *e, const uint8_t id[ERASE_ID_LEN], char *phase,
+		     size_t size, uint64_t *done, uint64_t *total)
+{
+	pthread_mutex_lock(&e->mu);
+	bool mine = e->progress.active && memcmp(e->progress.id, id, ERASE_ID_LEN) == 0;
+	snprintf(phase, size, "%s", mine ? e->progress.phase : "");
+	*done = mine ? e->progress.done : 0;
+	*total = mine ? e->progress.total : 0;
+	pthread_mutex_unlock(&e->mu);
+}
+
+static bool stopping(struct erased *e)
+{
+	pthread_mutex_lock(&e->mu);
+	bool s = e->stop;
+	pthread_mutex_unlock(&e->mu);
+	return s;
+}
+
+/* ---- the repository's files ----------------------------------------------------- */
+
+struct walk {
+	struct erased *e;
+	const uint8_t *id;
+	enum wipe_method method;
+	bool count_only;
+	uint64_t files, bytes;         /* counted, or destroyed */
+	uint64_t total;
+	int err;
+	char why[512];
+};
+
+static void on_progress(void *arg, uint64_t done, uint64_t total, unsigned pass, unsigned passes)
+{
+	struct walk *w = arg;
+	(void)pass, (void)passes;
+	/* A file's passes and read-back, scaled onto its size. */
+	uint64_t part = total ? done / (passes + 1) : 0;
+	pthread_mutex_lock(&w->e->mu);
+	w->e->progress.done = w->bytes + part;
+	pthread_mutex_unlock(&w->e->mu);
+}
+
+static void destroy_at(struct walk *w, int dfd, const char *name);
+
+/* Destroys (or counts) what the directory name in dfd holds, then the directory. */
+static void destroy_dir(struct walk *w, int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		w->err = -errno;
+		snprintf(w->why, sizeof w->why, "cannot open the directory %.200s: %s", name,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *de;
+	while (w->err == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		destroy_at(w, dirfd(d), de->d_name);
+	}
+	closedir(d);
+	if (w->err != 0 || w->count_only)
+		return;
+	if (unlinkat(dfd, name, AT_REMOVEDIR) != 0 || fsync(dfd) != 0) {
+		w->err = -errno;
+		snprintf(w->why, sizeof w->why, "cannot remove the directory %.200s: %s", name,
+			 strerror(errno));
+	}
+}
+
+static void destroy_at(struct walk *w, int dfd, const char *name)
+{
+	struct stat st;
+	if (w->err == 0 && !w->count_only && stopping(w->e))
+		w->err = -EINTR;
+	if (w->err != 0)
+		return;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		w->err = -errno;
+		snprintf(w->why, sizeof w->why, "cannot stat %.200s: %s", name, strerror(errno));
+		return;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		destroy_dir(w, dfd, name);
+		return;
+	}
+	if (w->count_only) {
+		w->files++;
+		w->bytes += S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		/* Nothing of the dataset's data: a repository holds only regular files. */
+		if (unlinkat(dfd, name, 0) != 0)
+			w->err = -errno;
+		return;
+	}
+	struct wipe_result res;
+	int e = wipe_file_at(dfd, name, w->method, on_progress, w, &res);
+	if (e != 0) {
+		w->err = e;
+		snprintf(w->why, sizeof w->why, "overwriting %.200s failed: %s (verification %s)",
+			 name, coffer_strerror(e), wipe_verify_name(res.verify));
+		return;
+	}
+	w->files++;
+	w->bytes += (uint64_t)st.st_size;
+	struct erase_store *s = erased_store(w->e);
+	if (s != NULL)
+		(void)erase_store_execution_file(s, w->id, (uint64_t)st.st_size, res.direct_write);
+	pthread_mutex_lock(&w->e->mu);
+	w->e->progress.done = w->bytes;
+	pthread_mutex_unlock(&w->e->mu);
+}
+
+/* Walks the repository: counting when count_only, else destroying. */
+static int walk_repository(struct walk *w, const char *repo)
+{
+	char parent[DATASET_PATH_MAX];
+	const char *slash = strrchr(repo, '/');
+	if (slash == NULL || slash == repo) {
+		snprintf(w->why, sizeof w->why, "refusing to destroy %s: not a repository path", repo);
+		return -EINVAL;
+	}
+	snprintf(parent, sizeof parent, "%.*s", (int)(slash - repo), repo);
+	int dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		snprintf(w->why, sizeof w->why, "cannot open %.400s: %s", parent, strerror(errno));
+		return -errno;
+	}
+	struct stat st;
+	if (fstatat(dfd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		int e = errno;
+		close(dfd);
+		/* Gone: destroyed before a crash, or never made. Nothing is left to overwrite. */
+		return e == ENOENT ? 0 : -e;
+	}
+	destroy_at(w, dfd, slash + 1);
+	close(dfd);
+	return w->err;
+}
+
+/* ---- one execution ------------------------------------------------------------ */
+
+static void audit_step(struct erased *e, const struct erase_execution *x, const char *op,
+		       const char *target, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void audit_step(struct erased *e, const struct erase_execution *x, const char *op,
+		       const char *target, const char *fmt, ...)
+{
+	char outcome[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(outcome, sizeof outcome, fmt, ap);
+	va_end(ap);
+	daemon_audit(&e->c, x->executor_uid, "secadmin (erased executor)", op, target, NULL,
+		     outcome);
+}
+
+static int shred_keys(struct erased *e, const struct erase_request *r, const uint8_t *id,
+		      struct erase_execution *x, char *why, size_t size)
+{
+	char idhex[2 * ERASE_ID_LEN + 1], reason[128];
+	unsigned remote = 0;
+	erase_id_hex(id, idhex);
+	snprintf(reason, sizeof reason, "destruction request %s", idhex);
+	pthread_mutex_lock(&e->c.ks_lock);
+	int err = e->c.ks != NULL ? keystore_shred(e->c.ks, r->keyset_id, reason, &remote) : -ENOENT;
+	pthread_mutex_unlock(&e->c.ks_lock);
+	if (err != 0) {
+		snprintf(why, size, "the key set %s could not be destroyed: %s", r->keyset_id,
+			 coffer_strerror(err));
+		return err;
+	}
+	x->shredded = (int64_t)time(NULL);
+	struct erase_store *s = erased_store(e);
+	if (s != NULL)
+		(void)erase_store_execution_shredded(s, id, x->shredded);
+	audit_step(e, x, "erase shred", r->dataset,
+		   "ok: key set %s destroyed on this appliance (request %s)%s", r->keyset_id,
+		   idhex, remote ? "; copies exported to other sites remain theirs to destroy" : "");
+	return 0;
+}
+
+static int mark_catalog(struct erased *e, const struct erase_request *r, char *why, size_t size)
+{
+	struct catalog *cat = NULL;
+	struct dataset d;
+	int err = catalog_open(e->c.a.state_dir, &cat);
+	if (err == 0)
+		err = catalog_get(cat, r->dataset, &d);
+	if (err == 0 && strcmp(d.id, r->dataset_id) != 0)
+		err = -ESTALE; /* another dataset took the name: it is not ours to touch */
+	if (err == 0 && d.state != DATASET_SHREDDED)
+		err = catalog_mark_shredded(cat, r->dataset, (int64_t)time(NULL));
+	catalog_close(cat);
+	if (err == -ENOENT || err == -ESTALE)
+		return 0; /* the row is gone or is another dataset's now: nothing to mark */
+	if (err != 0)
+		snprintf(why, size, "the catalog could not mark '%s' destroyed: %s", r->dataset,
+			 coffer_strerror(err));
+	return err;
+}
+
+static int execute(struct erased *e, const uint8_t id[ERASE_ID_LEN], char *why, size_t size)
+{
+	struct erase_store *s = erased_store(e);
+	struct buf enc = { 0 };
+	struct erase_request r = { 0 };
+	struct erase_execution x;
+	enum erase_state state;
+	int64_t since;
+	char idhex[2 * ERASE_ID_LEN + 1];
+	erase_id_hex(id, idhex);
+	int err = s != NULL ? erase_store_request_get(s, id, &enc, &state, &since) : -EIO;
+	if (err == 0 && state != ERASE_EXECUTING)
+		err = -EALREADY;
+	if (err == 0 && erase_request_parse(enc.data, enc.len, &r) != 0)
+		err = -EBADMSG;
+	if (err == 0)
+		err = erase_store_execution_get(s, id, &x);
+	if (err != 0) {
+		snprintf(why, size, "request %s cannot be executed: %s", idhex, coffer_strerror(err));
+		goto out;
+	}
+	enum wipe_method method;
+	if (wipe_method_parse(x.method, &method) != 0) {
+		err = -EINVAL;
+		snprintf(why, size, "unknown overwrite method '%s'", x.method);
+		goto out;
+	}
+	set_phase(e, id, "destroying the key set", 0, 0);
+	if (x.shredded == 0 && (err = shred_keys(e, &r, id, &x, why, size)) != 0)
+		goto out;
+	if ((err = mark_catalog(e, &r, why, size)) != 0)
+		goto out;
+	struct walk w = { .e = e, .id = id, .method = method, .count_only = true };
+	err = walk_repository(&w, r.repository);
+	if (err != 0) {
+		snprintf(why, size, "%s", w.why);
+		goto out;
+	}
+	char phase[128];
+	snprintf(phase, sizeof phase, "overwriting %llu files (%s)", (unsigned long long)w.files,
+		 x.method);
+	set_phase(e, id, phase, 0, w.bytes);
+	struct walk d = { .e = e, .id = id, .method = method, .total = w.bytes };
+	err = walk_repository(&d, r.repository);
+	if (err != 0) {
+		snprintf(why, size, "%s", err == -EINTR ? "stopped: it resumes when coffer-erased "
+							  "starts again" : d.why);
+		goto out;
+	}
+	(void)erase_store_execution_get(s, id, &x);
+	char result[512];
+	snprintf(result, sizeof result, "ok: key set destroyed; %llu files, %llu bytes "
+		 "overwritten (%s), read back and verified, unlinked",
+		 (unsigned long long)x.files, (unsigned long long)x.bytes, x.method);
+	err = erase_store_execution_finish(s, id, (int64_t)time(NULL), result);
+	if (err == 0)
+		err = erase_store_request_set_state(s, id, ERASE_EXECUTING, ERASE_DONE,
+						    (int64_t)time(NULL));
+	if (err != 0) {
+		snprintf(why, size, "the execution's end could not be recorded: %s",
+			 coffer_strerror(err));
+		goto out;
+	}
+	audit_step(e, &x, "erase done", r.dataset, "%s (request %s)", result, idhex);
+	log_info("destruction %s of dataset '%s' done: %s", idhex, r.dataset, result);
+out:
+	erase_request_free(&r);
+	buf_fini(&enc);
+	return err;
+}
+
+/* ---- the executor thread ------------------------------------------------------------ */
+
+/* The next request to run: one queued, else one left executing by a crash. */
+static bool next_request(struct erased *e, uint8_t id[ERASE_ID_LEN])
+{
+	pthread_mutex_lock(&e->mu);
+	while (!e->stop && !e->queued)
+		pthread_cond_wait(&e->cv, &e->mu);
+	bool got = !e->stop && e->queued;
+	if (got) {
+		memcpy(id, e->queue, ERASE_ID_LEN);
+		e->queued = false;
+	}
+	pthread_mutex_unlock(&e->mu);
+	return got;
+}
+
+static void *executor(void *arg)
+{
+	struct erased *e = arg;
+	uint8_t id[ERASE_ID_LEN];
+	while (next_request(e, id)) {
+		char why[512] = "", idhex[2 * ERASE_ID_LEN + 1];
+		erase_id_hex(id, idhex);
+		int err = execute(e, id, why, sizeof why);
+		set_phase(e, NULL, NULL, 0, 0);
+		if (err != 0 && err != -EINTR) {
+			struct erase_execution x = { 0 };
+			struct erase_store *s = erased_store(e);
+			if (s != NULL && erase_store_execution_get(s, id, &x) == 0) {
+				char result[600];
+				snprintf(result, sizeof result, "failed: %s", why);
+				(void)erase_store_execution_finish(s, id, 0, result);
+				audit_step(e, &x, "erase failed", idhex, "%s", result);
+			}
+			log_errorx("ALERT: destruction %s stopped: %s (the key set is destroyed once "
+				   "that step is passed; run 'coffer erase execute %s' again to resume)",
+				   idhex, why, idhex);
+		}
+	}
+	return NULL;
+}
+
+int erased_execute_queue(struct erased *e, const uint8_t id[ERASE_ID_LEN])
+{
+	pthread_mutex_lock(&e->mu);
+	int err = e->queued || e->progress.active ? -EBUSY : 0;
+	if (err == 0) {
+		memcpy(e->queue, id, ERASE_ID_LEN);
+		e->queued = true;
+		pthread_cond_signal(&e->cv);
+	}
+	pthread_mutex_unlock(&e->mu);
+	return err;
+}
+
+int erased_executor_start(struct erased *e)
+{
+	int err = -pthread_create(&e->thread, NULL, executor, e);
+	e->thread_started = err == 0;
+	return err;
+}
+
+void erased_executor_stop(struct erased *e)
+{
+	if (!e->thread_started)
+		return;
+	pthread_mutex_lock(&e->mu);
+	e->stop = true;
+	pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+	pthread_join(e->thread, NULL);
+	e->thread_started = false;
+}
+
+/* At start: a request left executing by a crash or a stop resumes. */
+void erased_resume(struct erased *e)
+{
+	struct erase_store *s = erased_store(e);
+	uint8_t (*ids)[ERASE_ID_LEN] = NULL;
+	size_t n = 0;
+	if (s == NULL || erase_store_request_ids(s, &ids, &n) != 0)
+		return;
+	for (size_t i = n; i-- > 0;) {
+		struct buf enc = { 0 };
+		enum erase_state st;
+		int64_t since;
+		if (erase_store_request_get(s, ids[i], &enc, &st, &since) == 0 &&
+		    st == ERASE_EXECUTING && erased_execute_queue(e, ids[i]) == 0) {
+			char hex[2 * ERASE_ID_LEN + 1];
+			erase_id_hex(ids[i], hex);
+			log_warnx("resuming destruction %s, interrupted before it ended", hex);
+			buf_fini(&enc);
+			break; /* one at a time: the others follow when it is done */
+		}
+		buf_fini(&enc);
+	}
+	free(ids);
+}
