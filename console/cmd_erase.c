@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "approval/certificate.h"
 #include "console.h"
 #include "crypto/pkey.h"
 #include "daemon.h"
@@ -45,6 +46,8 @@ static void erase_usage(void)
 		"       coffer erase approve REQ --key PRIVATE_KEY.pem\n"
 		"       coffer erase approve REQ --signature FILE --approver NAME\n"
 		"       coffer erase execute REQ [--method zero|random|bmb21]\n"
+		"       coffer erase certificate REQ [--format text|json] [--out FILE]\n"
+		"       coffer erase verify-certificate FILE --public-key PEM\n"
 		"       coffer erase list [--json]\n"
 		"A request names what is destroyed and why; M approvers and the supervisor\n"
 		"sign its statement (written to REQ.statement). To sign offline:\n"
@@ -55,7 +58,7 @@ static void erase_usage(void)
 struct er_args {
 	struct common_opts c;
 	const char *pubkey, *role, *user, *reason, *legal, *statement_out;
-	const char *key, *signature, *approver, *method;
+	const char *key, *signature, *approver, *method, *format, *out;
 	const char **snapshots;
 	size_t n_snapshots;
 	const char *arg; /* NAME or REQ */
@@ -77,6 +80,9 @@ static int er_parse(int argc, char **argv, struct er_args *a, bool want_arg,
 		{ "signature", required_argument, NULL, 'g' },
 		{ "approver", required_argument, NULL, 'a' },
 		{ "method", required_argument, NULL, 'm' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "out", required_argument, NULL, 'o' + 256 },
+		{ "public-key", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -102,6 +108,8 @@ static int er_parse(int argc, char **argv, struct er_args *a, bool want_arg,
 		case 'g': a->signature = optarg; break;
 		case 'a': a->approver = optarg; break;
 		case 'm': a->method = optarg; break;
+		case 'f': a->format = optarg; break;
+		case 'o' + 256: a->out = optarg; break;
 		case 'h': usage(); return EXIT_OK;
 		default: usage(); return EXIT_USAGE;
 		}
@@ -710,6 +718,80 @@ static int erase_execute(struct er_args *a)
 	}
 }
 
+static int erase_certificate(struct er_args *a)
+{
+	struct ipc_client *cl = NULL;
+	struct ipc_writer w;
+	struct ipc_msg m;
+	int rc = EXIT_FAIL;
+	const char *format = a->format != NULL ? a->format : "text";
+	if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
+		log_errorx("--format is text or json (%s: PDF is not produced yet)", format);
+		return EXIT_USAGE;
+	}
+	ipc_writer_init(&w, IPC_ERASE_CERTIFICATE, 1);
+	ipc_put_str(&w, a->arg);
+	if (erased_call(a, &cl, &w, &m) == 0) {
+		struct ipc_reader rd;
+		const uint8_t *p;
+		size_t n;
+		struct buf json = { 0 };
+		ipc_reader_init(&rd, &m);
+		if (ipc_get_ref(&rd, &p, &n) == 0 &&
+		    (strcmp(format, "text") == 0 || cert_to_json(p, n, &json) == 0)) {
+			const uint8_t *outp = json.len ? json.data : p;
+			size_t outn = json.len ? json.len : n;
+			if (a->out != NULL) {
+				int e = io_create_file_at(AT_FDCWD, a->out, outp, outn, 0644);
+				if (e != 0)
+					log_errorx("cannot write %s: %s", a->out, coffer_strerror(e));
+				else
+					rc = EXIT_OK;
+			} else {
+				rc = fwrite(outp, 1, outn, stdout) == outn ? EXIT_OK : EXIT_FAIL;
+			}
+		} else {
+			log_errorx("coffer-erased sent a malformed certificate");
+		}
+		buf_fini(&json);
+	}
+	ipc_writer_fini(&w);
+	ipc_close(cl);
+	return rc;
+}
+
+/* Offline: the file and the appliance's public key, nothing else. */
+static int erase_verify_certificate(struct er_args *a)
+{
+	struct buf b = { 0 };
+	struct pkey *pub = NULL;
+	struct cert_summary sum;
+	char why[512] = "";
+	int rc = EXIT_FAIL;
+	if (a->pubkey == NULL) {
+		log_errorx("verify-certificate needs --public-key PEM (the appliance key: "
+			   "STATE_DIR/audit/sign.pem, as the auditors keep it)");
+		return EXIT_USAGE;
+	}
+	if (read_file(a->arg, "certificate", 1 << 20, &b) != 0 ||
+	    console_load_public_key(a->pubkey, PKEY_SIGN, "appliance key", &pub) != 0)
+		goto out;
+	int e = cert_verify(b.data, b.len, pub, &sum, why, sizeof why);
+	if (e == 0) {
+		printf("OK: certificate %s: dataset '%s' destroyed, finished %s\n", sum.id,
+		       sum.dataset, sum.finished);
+		printf("signed by the appliance key; %u of %u approvals and the supervisor's "
+		       "verify against the request it carries\n", sum.approvers, sum.needed);
+		rc = EXIT_OK;
+	} else {
+		printf("FAILED: %s\n", why[0] ? why : coffer_strerror(e));
+	}
+out:
+	pkey_free(pub);
+	buf_fini(&b);
+	return rc;
+}
+
 static int erase_list(struct er_args *a)
 {
 	struct ipc_client *cl = NULL;
@@ -769,7 +851,8 @@ int cmd_erase(int argc, char **argv)
 	}
 	const char *sub = argv[1];
 	bool takes_req = strcmp(sub, "show") == 0 || strcmp(sub, "approve") == 0 ||
-			 strcmp(sub, "execute") == 0;
+			 strcmp(sub, "execute") == 0 || strcmp(sub, "certificate") == 0 ||
+			 strcmp(sub, "verify-certificate") == 0;
 	if (!takes_req && strcmp(sub, "request") != 0 && strcmp(sub, "list") != 0) {
 		log_errorx("unknown erase command '%s'", sub);
 		erase_usage();
@@ -786,6 +869,10 @@ int cmd_erase(int argc, char **argv)
 			rc = erase_approve(&a);
 		else if (strcmp(sub, "execute") == 0)
 			rc = erase_execute(&a);
+		else if (strcmp(sub, "certificate") == 0)
+			rc = erase_certificate(&a);
+		else if (strcmp(sub, "verify-certificate") == 0)
+			rc = erase_verify_certificate(&a);
 		else
 			rc = erase_list(&a);
 	}

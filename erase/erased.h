@@ -61,6 +61,10 @@ void erased_h_list(struct server *s, const struct peer_info *p, const struct ipc
 		   void *arg);
 void erased_h_execute(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
 		      void *arg);
+void erased_h_certificate(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+			  void *arg);
+/* Builds, signs, stores and records the certificate of a done request. */
+int erased_issue_certificate(struct erased *e, const uint8_t id[16], char *why, size_t size);
 
 /* execute.c: the executor thread, one destruction at a time. */
 int erased_executor_start(struct erased *e);

@@ -328,6 +328,10 @@ static int execute(struct erased *e, const uint8_t id[ERASE_ID_LEN], char *why, 
 	}
 	audit_step(e, &x, "erase done", r.dataset, "%s (request %s)", result, idhex);
 	log_info("destruction %s of dataset '%s' done: %s", idhex, r.dataset, result);
+	char cwhy[512] = "";
+	if (erased_issue_certificate(e, id, cwhy, sizeof cwhy) != 0)
+		log_errorx("the certificate of %s is not issued yet: %s ('coffer erase certificate "
+			   "%s' issues it once that is fixed)", idhex, cwhy, idhex);
 out:
 	erase_request_free(&r);
 	buf_fini(&enc);

@@ -27,6 +27,7 @@ const struct server_handler_entry erased_handlers[] = {
 	/* The signature is what counts; who carries it in is recorded. */
 	{ IPC_ERASE_APPROVE, ROLE_APPROVER | ROLE_SECADMIN, erased_h_approve },
 	{ IPC_ERASE_EXECUTE, ROLE_SECADMIN, erased_h_execute },
+	{ IPC_ERASE_CERTIFICATE, READERS, erased_h_certificate },
 };
 const size_t erased_n_handlers = sizeof erased_handlers / sizeof erased_handlers[0];
 

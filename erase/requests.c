@@ -13,12 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 
+#include "approval/certificate.h"
 #include "approval/quorum.h"
 #include "approval/request.h"
 #include "approval/store.h"
+#include "audit/audit.h"
 #include "catalog/catalog.h"
+#include "crypto/pkey.h"
 #include "conf/levels.h"
 #include "conf/roles.h"
 #include "crypto/crypto.h"
@@ -708,4 +712,170 @@ void erased_h_list(struct server *s, const struct peer_info *p, const struct ipc
 	server_reply(s, p, &w);
 	ipc_writer_fini(&w);
 	free(ids);
+}
+
+/* ---- the certificate ------------------------------------------------------------ */
+
+/* The filesystem a path is on, as the certificate names it. */
+static const char *fs_name(const char *path)
+{
+	struct statfs sf;
+	if (statfs(path, &sf) != 0)
+		return "an unknown filesystem";
+	switch ((unsigned long)sf.f_type) {
+	case 0xEF53: return "ext4 (or ext2/3)";
+	case 0x58465342: return "XFS";
+	case 0x9123683E: return "btrfs (copy-on-write)";
+	case 0x2FC12FC1: return "ZFS (copy-on-write)";
+	case 0x01021994: return "tmpfs";
+	case 0x794c7630: return "overlayfs";
+	default: return "another filesystem";
+	}
+}
+
+/* The fingerprint (hex) of the appliance key, the audit trail's signing key. */
+static int appliance_fingerprint(struct erased *e, char out[65])
+{
+	struct buf pem = { 0 };
+	struct pkey *k = NULL;
+	uint8_t fp[32];
+	int err = audit_public_pem(e->c.audit, &pem);
+	if (err == 0)
+		err = pkey_from_public_pem(pem.data, pem.len, PKEY_SIGN, &k);
+	if (err == 0)
+		err = pkey_fingerprint(k, fp);
+	if (err == 0)
+		hex_encode(fp, 32, out);
+	pkey_free(k);
+	buf_fini(&pem);
+	return err;
+}
+
+int erased_issue_certificate(struct erased *e, const uint8_t id[ERASE_ID_LEN], char *why,
+			     size_t size)
+{
+	char idhex[2 * ERASE_ID_LEN + 1], fp[65], media[4200], method[128], pattern[96];
+	struct loaded l;
+	struct erase_execution x;
+	struct buf cert = { 0 }, sig = { 0 };
+	struct approver *who = NULL;
+	struct approval *aps = NULL;
+	erase_id_hex(id, idhex);
+	int err = load(e, idhex, &l, why, size);
+	struct erase_store *st = erased_store(e);
+	if (err == 0)
+		err = erase_store_execution_get(st, id, &x);
+	if (err == 0 && (l.state != ERASE_DONE || x.finished == 0)) {
+		snprintf(why, size, "request %s is %s: a certificate is issued when it is done",
+			 idhex, state_text(&l));
+		err = -EAGAIN;
+	}
+	if (err != 0)
+		goto out;
+	/* The signatures that counted at execution, with their approvers. */
+	who = calloc(l.n_aps ? l.n_aps : 1, sizeof *who);
+	aps = calloc(l.n_aps ? l.n_aps : 1, sizeof *aps);
+	size_t n = 0;
+	if (who == NULL || aps == NULL) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < l.n_aps; i++) {
+		const struct approver *a = registered(&l, l.aps[i].approver);
+		char awhy[APPROVAL_WHY_MAX];
+		bool dup = false;
+		for (size_t k = 0; k < n; k++)
+			dup = dup || strcmp(who[k].name, l.aps[i].approver) == 0;
+		if (a == NULL || dup)
+			continue;
+		/* As counted when the execution began: a later revocation does not undo it. */
+		who[n] = *a;
+		if (who[n].revoked > x.started)
+			who[n].revoked = 0;
+		if (approval_check(&l.r, l.enc.data, l.enc.len, &who[n], l.aps[i].sig,
+				   l.aps[i].sig_len, x.started, awhy, sizeof awhy) == 0)
+			aps[n++] = l.aps[i];
+	}
+	enum wipe_method wm;
+	struct wipe_pattern pat;
+	if (wipe_method_parse(x.method, &wm) != 0 || wipe_method_pattern(wm, &pat) != 0 ||
+	    wipe_pattern_format(&pat, pattern, sizeof pattern) != 0)
+		snprintf(pattern, sizeof pattern, "?");
+	snprintf(method, sizeof method, "%s: %s", x.method, pattern);
+	char pool[DATASET_PATH_MAX];
+	snprintf(pool, sizeof pool, "%s", l.r.repository);
+	char *slash = strrchr(pool, '/');
+	if (slash != NULL && slash != pool)
+		*slash = 0;
+	snprintf(media, sizeof media, "files of repository %s on %s", l.r.repository, fs_name(pool));
+	if ((err = appliance_fingerprint(e, fp)) != 0) {
+		snprintf(why, size, "the appliance key cannot be read: %s", coffer_strerror(err));
+		goto out;
+	}
+	struct cert_input in = { .r = &l.r, .enc = l.enc.data, .enc_len = l.enc.len,
+				 .approvers = who, .approvals = aps, .n_approvals = n, .x = &x,
+				 .media = media, .method = method, .appliance = fp,
+				 .issued = (int64_t)time(NULL) };
+	err = cert_build(&in, &cert);
+	if (err == 0 && (err = audit_sign(e->c.audit, cert.data, cert.len, &sig)) != 0)
+		snprintf(why, size, "the certificate cannot be signed: %s",
+			 err == -EPERM ? "this daemon cannot read the appliance key (audit/sign.key)"
+				       : coffer_strerror(err));
+	if (err == 0)
+		err = cert_append_signature(&cert, sig.data, sig.len);
+	if (err == 0)
+		err = erase_store_certificate_put(st, id, cert.data, cert.len);
+	if (err == 0) {
+		uint8_t digest[32];
+		(void)suite_hash(suite_by_id(audit_suite(e->c.audit)), cert.data, cert.len, digest);
+		daemon_audit(&e->c, x.executor_uid, "secadmin (erased executor)", "erase certificate",
+			     l.r.dataset, digest, "ok: certificate of sanitization issued and signed");
+	} else if (why[0] == 0) {
+		snprintf(why, size, "the certificate cannot be issued: %s", coffer_strerror(err));
+	}
+out:
+	free(who);
+	free(aps);
+	buf_fini(&cert);
+	buf_fini(&sig);
+	loaded_free(&l);
+	return err;
+}
+
+void erased_h_certificate(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+			  void *arg)
+{
+	struct erased *e = arg;
+	char idhex[2 * ERASE_ID_LEN + 1], why[512] = "";
+	uint8_t id[ERASE_ID_LEN];
+	struct buf cert = { 0 };
+	if (read_id(m, idhex, sizeof idhex) != 0) {
+		server_error(s, p, m->reqid, EPROTO, "malformed request");
+		return;
+	}
+	if (erase_id_parse(idhex, id) != 0) {
+		server_error(s, p, m->reqid, EINVAL, "'%s' is not a request ID", idhex);
+		return;
+	}
+	struct daemon_capture cap;
+	daemon_capture_begin(&cap);
+	struct erase_store *st = erased_store(e);
+	int err = st != NULL ? erase_store_certificate_get(st, id, &cert) : -EIO;
+	/* Not issued at the end (the key was unreadable, say): issued now. */
+	if (err == -ENOENT && (err = erased_issue_certificate(e, id, why, sizeof why)) == 0)
+		err = erase_store_certificate_get(st, id, &cert);
+	daemon_capture_end();
+	if (err != 0) {
+		if (why[0])
+			server_error(s, p, m->reqid, -err, "%s", why);
+		else
+			daemon_fail(s, p, m, err, &cap, "the certificate could not be read");
+	} else {
+		struct ipc_writer w;
+		daemon_reply_init(&w, m);
+		ipc_put_bytes(&w, cert.data, cert.len);
+		server_reply(s, p, &w);
+		ipc_writer_fini(&w);
+	}
+	buf_fini(&cert);
 }

@@ -135,6 +135,11 @@ int erase_store_open(const char *state_dir, struct erase_store **out)
 	}
 	if (e == 0)
 		e = schema(s);
+	/* Added within version 1, before any release: made where it is missing. */
+	if (e == 0)
+		e = exec(s, "CREATE TABLE IF NOT EXISTS certificates ("
+			    " request BLOB PRIMARY KEY REFERENCES requests(id),"
+			    " text BLOB NOT NULL)");
 	if (e != 0) {
 		erase_store_close(s);
 		return e;
@@ -542,4 +547,35 @@ int erase_store_execution_finish(struct erase_store *s, const uint8_t id[ERASE_I
 {
 	return execution_update(s, "UPDATE executions SET finished = ?1, result = ?2 "
 				   "WHERE request = ?3", id, when, 0, result);
+}
+
+/* ---- certificates ---------------------------------------------------------- */
+
+int erase_store_certificate_put(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				const uint8_t *cert, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	int e = prepare(s, "INSERT INTO certificates (request, text) VALUES (?, ?)", &st);
+	if (e != 0)
+		return e;
+	sqlite3_bind_blob(st, 1, id, ERASE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, cert, (int)len, SQLITE_STATIC);
+	return step_done(s, st);
+}
+
+int erase_store_certificate_get(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				struct buf *out)
+{
+	sqlite3_stmt *st = NULL;
+	int e = prepare(s, "SELECT text FROM certificates WHERE request = ?", &st);
+	if (e != 0)
+		return e;
+	sqlite3_bind_blob(st, 1, id, ERASE_ID_LEN, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		e = buf_put(out, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	else
+		e = rc == SQLITE_DONE ? -ENOENT : fail(s, "read a certificate");
+	sqlite3_finalize(st);
+	return e;
 }

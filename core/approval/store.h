@@ -77,6 +77,13 @@ int erase_store_execution_file(struct erase_store *s, const uint8_t id[ERASE_ID_
 int erase_store_execution_finish(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
 				 int64_t when, const char *result);
 
+/* The request's certificate of sanitization (docs/format/certificate.md). */
+int erase_store_certificate_put(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				const uint8_t *cert, size_t len);
+/* Appended to out; -ENOENT when none was issued. */
+int erase_store_certificate_get(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				struct buf *out);
+
 /* -EEXIST if this approver already signed this request. */
 int erase_store_approval_add(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
 			     const struct approval *a);

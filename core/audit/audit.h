@@ -82,5 +82,11 @@ void audit_params_get(const struct audit *a, struct audit_params *p);
 
 /* The public key of the signing key as PEM. */
 int audit_public_pem(struct audit *a, struct buf *out);
+/*
+ * Signs msg with the appliance's audit signing key, the key seals and
+ * checkpoints are signed with (destruction certificates use it too):
+ * -EPERM when this process cannot read sign.key.
+ */
+int audit_sign(struct audit *a, const void *msg, size_t len, struct buf *sig);
 
 #endif

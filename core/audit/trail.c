@@ -554,6 +554,11 @@ int audit_public_pem(struct audit *a, struct buf *out)
 	return io_read_file_at(a->dfd, "sign.pem", out, 8192);
 }
 
+int audit_sign(struct audit *a, const void *msg, size_t len, struct buf *sig)
+{
+	return a->sign != NULL ? pkey_sign(a->sign, msg, len, sig) : -EPERM;
+}
+
 /* ---- checkpoints and export --------------------------------------------- */
 
 int audit_checkpoint(struct audit *a, struct buf *out)

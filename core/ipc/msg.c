@@ -182,6 +182,7 @@ static const struct ipc_field execution_item[] = {
 };
 static const struct ipc_field erase_execute[] = { REQ_ID, F(IPC_STR, 16, "method") };
 static const struct ipc_field erase_execute_reply[] = { F(IPC_STR, 16, "method") };
+static const struct ipc_field erase_certificate_reply[] = { F(IPC_BYTES, 262144, "certificate") };
 #define QUORUM_FIELDS                                                             \
 	F(IPC_U32, 0, "approvals"), F(IPC_U32, 0, "approvals_needed"),            \
 	F(IPC_U32, 0, "supervisors"), F(IPC_U8, 0, "met"), F(IPC_STR, 512, "missing")
@@ -289,6 +290,8 @@ static const struct ipc_schema schemas[] = {
 	S(IPC_ERASE_LIST | IPC_REPLY, "erase list reply", erase_list_reply),
 	S(IPC_ERASE_EXECUTE, "erase execute", erase_execute),
 	S(IPC_ERASE_EXECUTE | IPC_REPLY, "erase execute reply", erase_execute_reply),
+	S(IPC_ERASE_CERTIFICATE, "erase certificate", erase_id),
+	S(IPC_ERASE_CERTIFICATE | IPC_REPLY, "erase certificate reply", erase_certificate_reply),
 	S(IPC_EV_PROGRESS, "progress event", ev_progress),
 	S(IPC_EV_LOG, "log event", ev_log),
 	S(IPC_EV_DONE, "done event", ev_done),

@@ -9,8 +9,10 @@
 #    none of its wrapped key set file, while B's ciphertext is still
 #    found by the same scan (so the scan can find what is there) and B
 #    restores bit for bit;
-#  - A is refused with the reason, the request is done, and the audit
-#    trail verifies and holds the execution's steps;
+#  - A is refused with the reason, the request is done, its certificate
+#    verifies offline with the appliance key alone (and an altered one,
+#    or one checked against another key, does not), and the audit trail
+#    verifies and holds the execution's steps;
 #  - coffer-erased killed in the middle of a second destruction resumes
 #    it at its next start and finishes it.
 source "$(dirname "$0")/lib.sh"
@@ -110,6 +112,32 @@ assert x["shredded"] > 0 and x["finished"] >= x["started"] > 0
 assert x["files"] >= 5 and x["bytes"] > 3000000, x
 assert x["method"] == "random"
 EOF
+# The certificate: verifiable offline with the appliance key alone.
+coffer erase certificate "$REQ" --out "$T/cert" || fail "erase certificate"
+cp "$COFFER_STATE_DIR/audit/sign.pem" "$T/appliance.pem"
+coffer erase verify-certificate "$T/cert" --public-key "$T/appliance.pem" >"$T/out" ||
+	fail "verify-certificate: $(cat "$T/out")"
+grep -q "^OK: certificate $REQ: dataset 'A' destroyed" "$T/out" || fail "verify said: $(cat "$T/out")"
+grep -q "2 of 2 approvals and the supervisor's verify" "$T/out" || fail "quorum: $(cat "$T/out")"
+for f in "classification level 1 (internal)" "legal-basis records schedule 7.2" \
+	"reason retention of dept-a ended" "keys-destroyed $ID_A " "method random: random" \
+	"verification full read-back of the final pass of every file: passed" \
+	"site this appliance" "media files of repository $REPO_A on ext4"; do
+	grep -q "^$f" "$T/cert" || fail "the certificate lacks '$f': $(cat "$T/cert")"
+done
+[ "$(grep -c '^approval ' "$T/cert")" = 3 ] || fail "3 approvals expected in the certificate"
+coffer erase certificate "$REQ" --format json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["dataset"] == "A" and len(d["approval"]) == 3 and d["site"], d' ||
+	fail "the JSON certificate"
+# Altered: one byte of the reason; signed by another appliance's key.
+sed 's/^reason retention/reason Retention/' "$T/cert" >"$T/cert.bad"
+expect_rc 1 coffer erase verify-certificate "$T/cert.bad" --public-key "$T/appliance.pem" >"$T/out"
+grep -q "^FAILED: the signature is not the appliance key's" "$T/out" || fail "altered: $(cat "$T/out")"
+openssl genpkey -algorithm ED25519 2>/dev/null | openssl pkey -pubout -out "$T/other.pem"
+expect_rc 1 coffer erase verify-certificate "$T/cert" --public-key "$T/other.pem" >"$T/out"
+grep -q "^FAILED: the signature" "$T/out" || fail "another key: $(cat "$T/out")"
 expect_rc 1 coffer restore --dataset A latest --target "$T/outA" 2>"$T/err"
 grep -qi "shredded\|destroyed" "$T/err" || fail "restore of A does not say why: $(cat "$T/err")"
 coffer restore --dataset B latest --target "$T/outB" --quiet || fail "restore B"
@@ -192,7 +220,8 @@ echo "left $left of $files_before files at the crash" >&2
 
 # --- the audit trail ------------------------------------------------------------------------------
 coffer audit verify --initial-key "$T/k0" >"$T/out" || fail "audit verify: $(cat "$T/out")"
-for op in "erase request" "erase approve" "erase execute" "erase shred" "erase done"; do
+for op in "erase request" "erase approve" "erase execute" "erase shred" "erase done" \
+	"erase certificate"; do
 	coffer audit show --json --op "$op" | grep -q "\"op\":\"$op\"" || fail "no '$op' record"
 done
 coffer audit show --json --op "erase execute" | grep -q "refused: request $REQ cannot be executed without its full quorum" ||
