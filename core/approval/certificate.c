@@ -306,12 +306,13 @@ int cert_check_format(const uint8_t *p, size_t len, char *why, size_t size)
 
 /* ---- verifying ---------------------------------------------------------------- */
 
+/* The value of a key that occurs (parse made sure of it); "" otherwise. */
 static const char *value_of(const struct parsed *ps, const char *key)
 {
 	for (size_t i = 0; i < ps->n; i++)
 		if (strcmp(fields[ps->v[i].field].key, key) == 0)
 			return ps->v[i].value;
-	return NULL;
+	return "";
 }
 
 /* Hex of exactly the value's length into a new buffer. */
