@@ -42,6 +42,8 @@ static void erase_usage(void)
 	fprintf(stderr,
 		"usage: coffer erase request --dataset NAME [--snapshot ID]... --reason TEXT\n"
 		"                            --legal-basis TEXT [--statement-out FILE]\n"
+		"       coffer erase request --device /dev/X --level N --reason TEXT --legal-basis TEXT\n"
+		"       coffer erase device /dev/X --request REQ [--method zero|random|bmb21|purge]\n"
 		"       coffer erase show REQ [--json]\n"
 		"       coffer erase approve REQ --key PRIVATE_KEY.pem\n"
 		"       coffer erase approve REQ --signature FILE --approver NAME\n"
@@ -59,6 +61,9 @@ struct er_args {
 	struct common_opts c;
 	const char *pubkey, *role, *user, *reason, *legal, *statement_out;
 	const char *key, *signature, *approver, *method, *format, *out;
+	const char *device, *request;
+	unsigned level;
+	bool have_level;
 	const char **snapshots;
 	size_t n_snapshots;
 	const char *arg; /* NAME or REQ */
@@ -83,6 +88,9 @@ static int er_parse(int argc, char **argv, struct er_args *a, bool want_arg,
 		{ "format", required_argument, NULL, 'f' },
 		{ "out", required_argument, NULL, 'o' + 256 },
 		{ "public-key", required_argument, NULL, 'k' },
+		{ "device", required_argument, NULL, 'd' + 256 },
+		{ "level", required_argument, NULL, 'l' + 256 },
+		{ "request", required_argument, NULL, 'R' + 256 },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -110,6 +118,13 @@ static int er_parse(int argc, char **argv, struct er_args *a, bool want_arg,
 		case 'm': a->method = optarg; break;
 		case 'f': a->format = optarg; break;
 		case 'o' + 256: a->out = optarg; break;
+		case 'd' + 256: a->device = optarg; break;
+		case 'R' + 256: a->request = optarg; break;
+		case 'l' + 256:
+			if (parse_uint("level", optarg, &a->level))
+				return EXIT_USAGE;
+			a->have_level = true;
+			break;
 		case 'h': usage(); return EXIT_OK;
 		default: usage(); return EXIT_USAGE;
 		}
@@ -288,15 +303,23 @@ static int erase_request(struct er_args *a)
 	struct ipc_writer w;
 	struct ipc_msg m;
 	int rc = EXIT_FAIL;
-	if (a->c.dataset == NULL || a->reason == NULL || a->legal == NULL) {
-		log_errorx("erase request needs --dataset NAME, --reason TEXT and --legal-basis TEXT");
+	if ((a->c.dataset == NULL) == (a->device == NULL) || a->reason == NULL || a->legal == NULL ||
+	    (a->device != NULL && (!a->have_level || a->n_snapshots > 0))) {
+		log_errorx("erase request needs --dataset NAME [--snapshot ID]..., or --device PATH "
+			   "--level N, and --reason TEXT and --legal-basis TEXT");
 		return EXIT_USAGE;
 	}
-	ipc_writer_init(&w, IPC_ERASE_REQUEST, 1);
-	ipc_put_str(&w, a->c.dataset);
-	ipc_put_list(&w, (uint32_t)a->n_snapshots);
-	for (size_t i = 0; i < a->n_snapshots; i++)
-		ipc_put_str(&w, a->snapshots[i]);
+	if (a->device != NULL) {
+		ipc_writer_init(&w, IPC_ERASE_REQUEST_DEVICE, 1);
+		ipc_put_str(&w, a->device);
+		ipc_put_u32(&w, a->level);
+	} else {
+		ipc_writer_init(&w, IPC_ERASE_REQUEST, 1);
+		ipc_put_str(&w, a->c.dataset);
+		ipc_put_list(&w, (uint32_t)a->n_snapshots);
+		for (size_t i = 0; i < a->n_snapshots; i++)
+			ipc_put_str(&w, a->snapshots[i]);
+	}
 	ipc_put_str(&w, a->reason);
 	ipc_put_str(&w, a->legal);
 	if (erased_call(a, &cl, &w, &m) == 0) {
@@ -718,6 +741,32 @@ static int erase_execute(struct er_args *a)
 	}
 }
 
+/*
+ * coffer erase device PATH --request REQ: the execution of an approved
+ * device request, named by the device too, so that the operator at the
+ * console says which medium is destroyed and the daemon checks it is the
+ * one approved.
+ */
+static int erase_device(struct er_args *a)
+{
+	struct shown s;
+	if (a->request == NULL) {
+		log_errorx("erase device needs --request REQ: the approved request for %s (coffer "
+			   "erase request --device %s --level N ...)", a->arg, a->arg);
+		return EXIT_USAGE;
+	}
+	const char *path = a->arg;
+	a->arg = a->request;
+	if (erase_show(a, &s, false) != EXIT_OK)
+		return EXIT_FAIL;
+	if (strcmp(s.scope, "device") != 0 || strcmp(s.dataset, path) != 0) {
+		log_errorx("request %s is not for device %s (it names %s '%s')", a->request, path,
+			   s.scope, s.dataset);
+		return EXIT_FAIL;
+	}
+	return erase_execute(a);
+}
+
 static int erase_certificate(struct er_args *a)
 {
 	struct ipc_client *cl = NULL;
@@ -852,6 +901,7 @@ int cmd_erase(int argc, char **argv)
 	const char *sub = argv[1];
 	bool takes_req = strcmp(sub, "show") == 0 || strcmp(sub, "approve") == 0 ||
 			 strcmp(sub, "execute") == 0 || strcmp(sub, "certificate") == 0 ||
+			 strcmp(sub, "device") == 0 ||
 			 strcmp(sub, "verify-certificate") == 0;
 	if (!takes_req && strcmp(sub, "request") != 0 && strcmp(sub, "list") != 0) {
 		log_errorx("unknown erase command '%s'", sub);
@@ -871,6 +921,8 @@ int cmd_erase(int argc, char **argv)
 			rc = erase_execute(&a);
 		else if (strcmp(sub, "certificate") == 0)
 			rc = erase_certificate(&a);
+		else if (strcmp(sub, "device") == 0)
+			rc = erase_device(&a);
 		else if (strcmp(sub, "verify-certificate") == 0)
 			rc = erase_verify_certificate(&a);
 		else

@@ -53,6 +53,8 @@ void erased_h_approver_revoke(struct server *s, const struct peer_info *p,
 /* requests.c: */
 void erased_h_request(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
 		      void *arg);
+void erased_h_request_device(struct server *s, const struct peer_info *p,
+			     const struct ipc_msg *m, void *arg);
 void erased_h_show(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
 		   void *arg);
 void erased_h_approve(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
@@ -63,6 +65,9 @@ void erased_h_execute(struct server *s, const struct peer_info *p, const struct 
 		      void *arg);
 void erased_h_certificate(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
 			  void *arg);
+/* A device's identity for requests (docs/format/erase.md): 32 hex digits. */
+struct device_info;
+void erased_device_identity(const struct device_info *d, char out[33]);
 /* Builds, signs, stores and records the certificate of a done request. */
 int erased_issue_certificate(struct erased *e, const uint8_t id[16], char *why, size_t size);
 

@@ -36,6 +36,7 @@
 #include "catalog/catalog.h"
 #include "conf/roles.h"
 #include "erase/erased.h"
+#include "erase/device.h"
 #include "erase/wipe.h"
 #include "keys/keystore.h"
 #include "util/log.h"
@@ -263,6 +264,108 @@ static int mark_catalog(struct erased *e, const struct erase_request *r, char *w
 	return err;
 }
 
+/* Steps 2-4 for a whole dataset; result says what was done. */
+static int destroy_dataset(struct erased *e, const uint8_t *id, const struct erase_request *rq,
+			   struct erase_execution *xp, char result[512], char *why, size_t size)
+{
+	const struct erase_request r = *rq;
+	struct erase_execution x = *xp;
+	struct erase_store *s = erased_store(e);
+	int err;
+	enum wipe_method method;
+	if (wipe_method_parse(x.method, &method) != 0) {
+		err = -EINVAL;
+		snprintf(why, size, "unknown overwrite method '%s'", x.method);
+		return err;
+	}
+	set_phase(e, id, "destroying the key set", 0, 0);
+	if (x.shredded == 0 && (err = shred_keys(e, &r, id, &x, why, size)) != 0)
+		return err;
+	if ((err = mark_catalog(e, &r, why, size)) != 0)
+		return err;
+	struct walk w = { .e = e, .id = id, .method = method, .count_only = true };
+	err = walk_repository(&w, r.repository);
+	if (err != 0) {
+		snprintf(why, size, "%s", w.why);
+		return err;
+	}
+	char phase[128];
+	snprintf(phase, sizeof phase, "overwriting %llu files (%s)", (unsigned long long)w.files,
+		 x.method);
+	set_phase(e, id, phase, 0, w.bytes);
+	struct walk d = { .e = e, .id = id, .method = method, .total = w.bytes };
+	err = walk_repository(&d, r.repository);
+	if (err != 0) {
+		snprintf(why, size, "%s", err == -EINTR ? "stopped: it resumes when coffer-erased "
+							  "starts again" : d.why);
+		return err;
+	}
+	(void)erase_store_execution_get(s, id, &x);
+	snprintf(result, 512, "ok: key set destroyed; %llu files, %llu bytes "
+		 "overwritten (%s), read back and verified, unlinked",
+		 (unsigned long long)x.files, (unsigned long long)x.bytes, x.method);
+	*xp = x;
+	return 0;
+}
+
+/* For a decommissioned block device: the device approved, overwritten and verified, or purged. */
+static int destroy_device(struct erased *e, const uint8_t *id, const struct erase_request *r,
+			  struct erase_execution *x, char result[512], char *why, size_t size)
+{
+	struct device_info dev;
+	struct wipe_result res;
+	char ident[33];
+	int fd = -1;
+	set_phase(e, id, "checking the device", 0, 0);
+	int err = device_probe(r->repository, &dev);
+	if (err != 0) {
+		snprintf(why, size, "%s", dev.why);
+		return err;
+	}
+	erased_device_identity(&dev, ident);
+	if (strcmp(ident, r->dataset_id) != 0) {
+		snprintf(why, size, "%s is not the device the request approved (its identity "
+			 "changed: another medium, or a resized one)", r->repository);
+		return -ESTALE;
+	}
+	if ((err = device_open(&dev, &fd)) != 0) {
+		snprintf(why, size, "cannot open %s exclusively: %s", r->repository,
+			 coffer_strerror(err));
+		return err;
+	}
+	char phase[128];
+	snprintf(phase, sizeof phase, "%s %s", strcmp(x->method, "purge") == 0 ? "purging"
+									 : "overwriting",
+		 r->repository);
+	set_phase(e, id, phase, 0, dev.size);
+	struct walk w = { .e = e, .id = id };
+	if (strcmp(x->method, "purge") == 0) {
+		err = device_purge(fd, &dev, &res);
+	} else {
+		struct wipe_opts o = { .progress = on_progress, .arg = &w };
+		(void)wipe_method_parse(x->method, &o.method);
+		err = wipe_fd_ex(fd, WIPE_WHOLE, &o, &res);
+	}
+	close(fd);
+	if (err != 0) {
+		snprintf(why, size, "%s of %s failed: %s (verification %s%s%s)", x->method,
+			 r->repository, coffer_strerror(err), wipe_verify_name(res.verify),
+			 res.note[0] ? "; " : "", res.note);
+		return err;
+	}
+	struct erase_store *s = erased_store(e);
+	if (s != NULL)
+		(void)erase_store_execution_file(s, id, res.length, res.direct_write);
+	x->files = 1;
+	x->bytes = res.length;
+	snprintf(result, 512, "ok: device %s (%llu bytes) %s with %s (%s), %s: %s (%s)",
+		 r->repository, (unsigned long long)res.length,
+		 strcmp(x->method, "purge") == 0 ? "purged" : "overwritten", x->method,
+		 res.pattern[0] ? res.pattern : res.method, res.nist,
+		 wipe_verify_name(res.verify), wipe_read_path_name(res.read_path));
+	return 0;
+}
+
 static int execute(struct erased *e, const uint8_t id[ERASE_ID_LEN], char *why, size_t size)
 {
 	struct erase_store *s = erased_store(e);
@@ -284,39 +387,11 @@ static int execute(struct erased *e, const uint8_t id[ERASE_ID_LEN], char *why, 
 		snprintf(why, size, "request %s cannot be executed: %s", idhex, coffer_strerror(err));
 		goto out;
 	}
-	enum wipe_method method;
-	if (wipe_method_parse(x.method, &method) != 0) {
-		err = -EINVAL;
-		snprintf(why, size, "unknown overwrite method '%s'", x.method);
-		goto out;
-	}
-	set_phase(e, id, "destroying the key set", 0, 0);
-	if (x.shredded == 0 && (err = shred_keys(e, &r, id, &x, why, size)) != 0)
-		goto out;
-	if ((err = mark_catalog(e, &r, why, size)) != 0)
-		goto out;
-	struct walk w = { .e = e, .id = id, .method = method, .count_only = true };
-	err = walk_repository(&w, r.repository);
-	if (err != 0) {
-		snprintf(why, size, "%s", w.why);
-		goto out;
-	}
-	char phase[128];
-	snprintf(phase, sizeof phase, "overwriting %llu files (%s)", (unsigned long long)w.files,
-		 x.method);
-	set_phase(e, id, phase, 0, w.bytes);
-	struct walk d = { .e = e, .id = id, .method = method, .total = w.bytes };
-	err = walk_repository(&d, r.repository);
-	if (err != 0) {
-		snprintf(why, size, "%s", err == -EINTR ? "stopped: it resumes when coffer-erased "
-							  "starts again" : d.why);
-		goto out;
-	}
-	(void)erase_store_execution_get(s, id, &x);
 	char result[512];
-	snprintf(result, sizeof result, "ok: key set destroyed; %llu files, %llu bytes "
-		 "overwritten (%s), read back and verified, unlinked",
-		 (unsigned long long)x.files, (unsigned long long)x.bytes, x.method);
+	err = r.scope == ERASE_SCOPE_DEVICE ? destroy_device(e, id, &r, &x, result, why, size)
+					    : destroy_dataset(e, id, &r, &x, result, why, size);
+	if (err != 0)
+		goto out;
 	err = erase_store_execution_finish(s, id, (int64_t)time(NULL), result);
 	if (err == 0)
 		err = erase_store_request_set_state(s, id, ERASE_EXECUTING, ERASE_DONE,

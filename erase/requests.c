@@ -27,6 +27,7 @@
 #include "conf/roles.h"
 #include "crypto/crypto.h"
 #include "erase/erased.h"
+#include "erase/device.h"
 #include "erase/wipe.h"
 #include "keys/keystore.h"
 #include "util/hex.h"
@@ -157,15 +158,64 @@ static int read_request(const struct ipc_msg *m, struct request_in *in)
 }
 
 /*
+ * What every request takes from levels.conf and the caller: the level's
+ * quorum and lifetime, the requester, this site, a fresh ID. *level_suite
+ * gets the level's suite rule (LEVEL_SUITE_ANY or a suite).
+ */
+static int fill_common(struct erased *e, const struct peer_info *p, unsigned level,
+		       struct erase_request *r, char *requester, char *site,
+		       uint32_t *level_suite, char *why, size_t size)
+{
+	struct levels *lv = NULL;
+	int err = levels_load(e->c.a.config_dir, e->c.a.state_dir, &lv);
+	if (err != 0) {
+		snprintf(why, size, "levels.conf cannot be read");
+		return err;
+	}
+	const struct level *l = levels_find(lv, level);
+	if (l == NULL) {
+		snprintf(why, size, "level %u is not defined in levels.conf", level);
+		levels_free(lv);
+		return -EINVAL;
+	}
+	if ((err = crypto_random(r->id, ERASE_ID_LEN)) != 0) {
+		levels_free(lv);
+		return err;
+	}
+	r->created = (int64_t)time(NULL);
+	r->expires = r->created + (int64_t)l->erase_expiry_s;
+	r->approvals_needed = l->erase_approvals;
+	r->supervisor_needed = 1;
+	r->level = level;
+	r->level_name = strdup(l->name);
+	*level_suite = l->suite;
+	levels_free(lv);
+	user_name(p->uid, requester, APPROVER_USER_MAX + 1);
+	r->requester_uid = p->uid;
+	r->requester = requester;
+	/* Replication does not exist yet: this appliance holds the only copy. */
+	char ks[65] = "";
+	if (e->c.ks != NULL)
+		hex_encode(keystore_id(e->c.ks), 8, ks);
+	snprintf(site, ERASE_SITE_MAX + 1, "this appliance (keystore %s)", ks[0] ? ks : "none");
+	r->sites = calloc(1, sizeof *r->sites);
+	if (r->level_name == NULL || r->sites == NULL)
+		return -ENOMEM;
+	r->sites[0] = site;
+	r->n_sites = 1;
+	return 0;
+}
+
+/*
  * Fills r from the catalog, levels.conf and the repository. r's strings
- * point into d, lv, in and the allocated snapshot and site arrays.
+ * point into d, in and the allocated snapshot and site arrays.
  */
 static int resolve(struct erased *e, const struct peer_info *p, const struct request_in *in,
 		   struct dataset *d, struct erase_request *r, char *requester, char *site,
 		   char *why, size_t size)
 {
 	struct catalog *cat = NULL;
-	struct levels *lv = NULL;
+	uint32_t level_suite;
 	int err = catalog_open(e->c.a.state_dir, &cat);
 	if (err == 0)
 		err = catalog_get(cat, in->dataset, d);
@@ -182,50 +232,19 @@ static int resolve(struct erased *e, const struct peer_info *p, const struct req
 		snprintf(why, size, "dataset '%s' was destroyed already", d->name);
 		return -EALREADY;
 	}
-	if ((err = levels_load(e->c.a.config_dir, e->c.a.state_dir, &lv)) != 0) {
-		snprintf(why, size, "levels.conf cannot be read");
+	if ((err = fill_common(e, p, d->level, r, requester, site, &level_suite, why, size)) != 0)
 		return err;
-	}
-	const struct level *l = levels_find(lv, d->level);
-	if (l == NULL) {
-		snprintf(why, size, "dataset '%s' is at level %u, which levels.conf does not define",
-			 d->name, d->level);
-		levels_free(lv);
-		return -EINVAL;
-	}
 	r->suite = d->suite;
-	if ((err = crypto_random(r->id, ERASE_ID_LEN)) != 0) {
-		levels_free(lv);
-		return err;
-	}
-	r->created = (int64_t)time(NULL);
-	r->expires = r->created + (int64_t)l->erase_expiry_s;
-	r->approvals_needed = l->erase_approvals;
-	r->supervisor_needed = 1;
-	r->level = d->level;
-	r->level_name = strdup(l->name);
-	levels_free(lv);
-	user_name(p->uid, requester, APPROVER_USER_MAX + 1);
-	r->requester_uid = p->uid;
-	r->requester = requester;
 	r->dataset = d->name;
 	r->dataset_id = d->id;
 	r->keyset_id = d->id;
 	r->repository = d->repo;
 	r->reason = (char *)in->reason;
 	r->legal_basis = (char *)in->legal_basis;
-	/* Replication does not exist yet: this appliance holds the only copy. */
-	char ks[65] = "";
-	if (e->c.ks != NULL)
-		hex_encode(keystore_id(e->c.ks), 8, ks);
-	snprintf(site, ERASE_SITE_MAX + 1, "this appliance (keystore %s)", ks[0] ? ks : "none");
-	r->sites = calloc(1, sizeof *r->sites);
 	r->scope = in->n_snapshots ? ERASE_SCOPE_SNAPSHOTS : ERASE_SCOPE_DATASET;
 	r->snapshots = calloc(in->n_snapshots ? in->n_snapshots : 1, sizeof *r->snapshots);
-	if (r->level_name == NULL || r->sites == NULL || r->snapshots == NULL)
+	if (r->snapshots == NULL)
 		return -ENOMEM;
-	r->sites[0] = site;
-	r->n_sites = 1;
 	for (uint32_t i = 0; i < in->n_snapshots; i++) {
 		char *full = malloc(SNAPSHOT_ID_HEX + 1);
 		if (full == NULL)
@@ -253,38 +272,23 @@ static void resolved_free(struct erase_request *r)
 	free(r->level_name);
 }
 
-void erased_h_request(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
-		      void *arg)
+/* Encodes r, stores it pending and replies with its ID, digest and statement. */
+static void submit(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+		   struct erased *e, struct erase_request *r, int err, char *why)
 {
-	struct erased *e = arg;
-	struct request_in in;
-	struct dataset d;
-	struct erase_request r = { 0 };
-	char requester[APPROVER_USER_MAX + 1], site[ERASE_SITE_MAX + 1], why[512] = "";
 	struct buf enc = { 0 }, st = { 0 };
 	uint8_t digest[32];
-	int err = read_request(m, &in);
-	if (err != 0) {
-		server_error(s, p, m->reqid, err == -ENOMEM ? ENOMEM : EPROTO, "malformed request");
-		goto out;
-	}
-	if (in.reason[0] == 0 || in.legal_basis[0] == 0) {
-		server_error(s, p, m->reqid, EINVAL, "a destruction request needs a reason and its "
-			     "legal basis (--reason, --legal-basis)");
-		goto out;
-	}
 	struct daemon_capture cap;
 	daemon_capture_begin(&cap);
-	err = resolve(e, p, &in, &d, &r, requester, site, why, sizeof why);
 	if (err == 0)
-		err = erase_request_encode(&r, &enc);
+		err = erase_request_encode(r, &enc);
 	if (err == 0)
-		err = erase_request_digest(r.suite, enc.data, enc.len, digest);
+		err = erase_request_digest(r->suite, enc.data, enc.len, digest);
 	if (err == 0)
-		err = erase_statement(r.id, digest, &st);
+		err = erase_statement(r->id, digest, &st);
 	struct erase_store *store = err == 0 ? erased_store(e) : NULL;
 	if (err == 0)
-		err = store != NULL ? erase_store_request_add(store, r.id, enc.data, enc.len) : -EIO;
+		err = store != NULL ? erase_store_request_add(store, r->id, enc.data, enc.len) : -EIO;
 	daemon_capture_end();
 	if (err != 0) {
 		if (why[0])
@@ -294,25 +298,119 @@ void erased_h_request(struct server *s, const struct peer_info *p, const struct 
 		goto out;
 	}
 	char idhex[2 * ERASE_ID_LEN + 1], dhex[65];
-	erase_id_hex(r.id, idhex);
+	erase_id_hex(r->id, idhex);
 	hex_encode(digest, 32, dhex);
-	log_info("destruction request %s by %s: %s of dataset '%s' (%zu snapshot(s)); needs %u "
-		 "approvals and the supervisor", idhex, requester,
-		 r.scope == ERASE_SCOPE_DATASET ? "all" : "snapshots", d.name, r.n_snapshots,
-		 r.approvals_needed);
+	log_info("destruction request %s by %s: %s '%s'%s; needs %u approvals and the supervisor",
+		 idhex, r->requester,
+		 r->scope == ERASE_SCOPE_DEVICE ? "the device" : r->scope == ERASE_SCOPE_DATASET
+									? "all of dataset"
+									: "snapshots of dataset",
+		 r->dataset, r->scope == ERASE_SCOPE_SNAPSHOTS ? " (chosen snapshots)" : "",
+		 r->approvals_needed);
 	struct ipc_writer w;
 	daemon_reply_init(&w, m);
 	ipc_put_str(&w, idhex);
 	ipc_put_str(&w, dhex);
 	ipc_put_strn(&w, (const char *)st.data, st.len);
-	ipc_put_i64(&w, r.expires);
+	ipc_put_i64(&w, r->expires);
 	server_reply(s, p, &w);
 	ipc_writer_fini(&w);
 out:
-	resolved_free(&r);
-	request_in_free(&in);
 	buf_fini(&enc);
 	buf_fini(&st);
+}
+
+static bool has_reason(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+		       const char *reason, const char *legal)
+{
+	if (reason[0] != 0 && legal[0] != 0)
+		return true;
+	server_error(s, p, m->reqid, EINVAL, "a destruction request needs a reason and its legal "
+		     "basis (--reason, --legal-basis)");
+	return false;
+}
+
+void erased_h_request(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+		      void *arg)
+{
+	struct erased *e = arg;
+	struct request_in in;
+	struct dataset d;
+	struct erase_request r = { 0 };
+	char requester[APPROVER_USER_MAX + 1], site[ERASE_SITE_MAX + 1], why[512] = "";
+	int err = read_request(m, &in);
+	if (err != 0)
+		server_error(s, p, m->reqid, err == -ENOMEM ? ENOMEM : EPROTO, "malformed request");
+	else if (has_reason(s, p, m, in.reason, in.legal_basis))
+		submit(s, p, m, e, &r, resolve(e, p, &in, &d, &r, requester, site, why, sizeof why),
+		       why);
+	resolved_free(&r);
+	request_in_free(&in);
+}
+
+/*
+ * A device's identity: what execution checks it is still the device
+ * approved. The first 32 hex digits of SHA-256 over what the kernel and
+ * the device say it is.
+ */
+void erased_device_identity(const struct device_info *d, char out[33])
+{
+	char text[512];
+	uint8_t h[32];
+	char hex[65];
+	int n = snprintf(text, sizeof text, "%s|%u:%u|%llu|%s|%s", d->name, d->major, d->minor,
+			 (unsigned long long)d->size, d->model, d->serial);
+	(void)suite_hash(suite_by_id(SUITE_INTERNATIONAL), text, (size_t)n, h);
+	hex_encode(h, 32, hex);
+	memcpy(out, hex, 32);
+	out[32] = 0;
+}
+
+void erased_h_request_device(struct server *s, const struct peer_info *p,
+			     const struct ipc_msg *m, void *arg)
+{
+	struct erased *e = arg;
+	struct ipc_reader rd;
+	char path[65], reason[ERASE_TEXT_MAX + 1], legal[ERASE_TEXT_MAX + 1], why[512] = "";
+	char requester[APPROVER_USER_MAX + 1], site[ERASE_SITE_MAX + 1], ident[33];
+	uint32_t level = 0, level_suite = 0;
+	struct erase_request r = { 0 };
+	struct device_info dev;
+	ipc_reader_init(&rd, m);
+	(void)ipc_get_str(&rd, path, sizeof path);
+	(void)ipc_get_u32(&rd, &level);
+	(void)ipc_get_str(&rd, reason, sizeof reason);
+	(void)ipc_get_str(&rd, legal, sizeof legal);
+	if (ipc_end(&rd) != 0) {
+		server_error(s, p, m->reqid, EPROTO, "malformed request");
+		return;
+	}
+	if (!has_reason(s, p, m, reason, legal))
+		return;
+	int err = device_probe(path, &dev);
+	if (err != 0) {
+		server_error(s, p, m->reqid, -err, "%s", dev.why);
+		return;
+	}
+	erased_device_identity(&dev, ident);
+	err = fill_common(e, p, level, &r, requester, site, &level_suite, why, sizeof why);
+	if (err == 0) {
+		r.suite = level_suite != LEVEL_SUITE_ANY ? level_suite
+			  : e->c.ks != NULL ? keystore_suite(e->c.ks) : SUITE_INTERNATIONAL;
+		r.scope = ERASE_SCOPE_DEVICE;
+		r.dataset = path;
+		r.dataset_id = ident;
+		r.repository = path;
+		r.keyset_id = "none";
+		r.reason = reason;
+		r.legal_basis = legal;
+		if (path[0] != '/') {
+			snprintf(why, sizeof why, "give the device as an absolute path (/dev/...)");
+			err = -EINVAL;
+		}
+	}
+	submit(s, p, m, e, &r, err, why);
+	resolved_free(&r);
 }
 
 /* ---- loading and counting -------------------------------------------------- */
@@ -416,6 +514,12 @@ static void put_execution(struct erased *e, struct ipc_writer *w, const uint8_t 
 	ipc_put_u64(w, total);
 }
 
+static const char *scope_name(enum erase_scope sc)
+{
+	return sc == ERASE_SCOPE_DATASET ? "dataset" : sc == ERASE_SCOPE_DEVICE ? "device"
+										  : "snapshots";
+}
+
 static void put_quorum(struct ipc_writer *w, const struct quorum *q)
 {
 	ipc_put_u32(w, q->approvers);
@@ -463,7 +567,7 @@ void erased_h_show(struct server *s, const struct peer_info *p, const struct ipc
 	}
 	const struct erase_request *r = &l.r;
 	uint64_t packs = 0, files = 0, bytes = 0;
-	if (l.state == ERASE_PENDING || l.state == ERASE_EXECUTING)
+	if ((l.state == ERASE_PENDING || l.state == ERASE_EXECUTING) && r->scope != ERASE_SCOPE_DEVICE)
 		repo_totals(r->repository, &packs, &files, &bytes);
 	uint8_t digest[32];
 	char dhex[65];
@@ -485,7 +589,7 @@ void erased_h_show(struct server *s, const struct peer_info *p, const struct ipc
 	ipc_put_str(&w, r->dataset_id);
 	ipc_put_u32(&w, r->level);
 	ipc_put_str(&w, r->level_name);
-	ipc_put_str(&w, r->scope == ERASE_SCOPE_DATASET ? "dataset" : "snapshots");
+	ipc_put_str(&w, scope_name(r->scope));
 	ipc_put_list(&w, (uint32_t)r->n_snapshots);
 	for (size_t i = 0; i < r->n_snapshots; i++)
 		ipc_put_str(&w, r->snapshots[i]);
@@ -547,9 +651,9 @@ void erased_h_execute(struct server *s, const struct peer_info *p, const struct 
 			     erase_state_name(l.state));
 		goto out;
 	}
-	if (l.r.scope != ERASE_SCOPE_DATASET) {
+	if (l.r.scope == ERASE_SCOPE_SNAPSHOTS) {
 		server_error(s, p, m->reqid, EOPNOTSUPP, "destroying chosen snapshots is not built "
-			     "yet: only a whole dataset can be destroyed");
+			     "yet: only a whole dataset or a device can be destroyed");
 		goto out;
 	}
 	if (l.state == ERASE_PENDING && !l.q.met) {
@@ -563,12 +667,13 @@ void erased_h_execute(struct server *s, const struct peer_info *p, const struct 
 		/* The national suite's datasets follow the Chinese secrecy rules' pattern. */
 		snprintf(method, sizeof method, "%s", l.r.suite == SUITE_NATIONAL ? "bmb21" : "random");
 	enum wipe_method wm;
-	if (wipe_method_parse(method, &wm) != 0) {
-		server_error(s, p, m->reqid, EINVAL, "unknown overwrite method '%s': zero, random or "
-			     "bmb21", method);
+	bool purge = strcmp(method, "purge") == 0 && l.r.scope == ERASE_SCOPE_DEVICE;
+	if (!purge && wipe_method_parse(method, &wm) != 0) {
+		server_error(s, p, m->reqid, EINVAL, "unknown method '%s': zero, random or bmb21 "
+			     "(purge for a device)", method);
 		goto out;
 	}
-	snprintf(x.method, sizeof x.method, "%s", wipe_method_name(wm));
+	snprintf(x.method, sizeof x.method, "%s", purge ? "purge" : wipe_method_name(wm));
 	struct erase_store *st = erased_store(e);
 	daemon_capture_begin(&cap);
 	if (l.state == ERASE_PENDING) {
@@ -702,7 +807,7 @@ void erased_h_list(struct server *s, const struct peer_info *p, const struct ipc
 		ipc_put_str(&w, idhex);
 		ipc_put_str(&w, ok ? state_text(&l) : "damaged");
 		ipc_put_str(&w, ok ? l.r.dataset : "");
-		ipc_put_str(&w, !ok ? "" : l.r.scope == ERASE_SCOPE_DATASET ? "dataset" : "snapshots");
+		ipc_put_str(&w, ok ? scope_name(l.r.scope) : "");
 		ipc_put_i64(&w, ok ? l.r.created : 0);
 		ipc_put_i64(&w, ok ? l.r.expires : 0);
 		ipc_put_str(&w, ok ? l.r.requester : "");
@@ -807,14 +912,45 @@ int erased_issue_certificate(struct erased *e, const uint8_t id[ERASE_ID_LEN], c
 	char *slash = strrchr(pool, '/');
 	if (slash != NULL && slash != pool)
 		*slash = 0;
-	snprintf(media, sizeof media, "files of repository %s on %s", l.r.repository, fs_name(pool));
+	bool device = l.r.scope == ERASE_SCOPE_DEVICE, purge = strcmp(x.method, "purge") == 0;
+	char keys[128], t[32];
+	struct tm tm;
+	time_t shred_t = (time_t)x.shredded;
+	if (gmtime_r(&shred_t, &tm) == NULL || strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(t, sizeof t, "?");
+	snprintf(keys, sizeof keys, "%s %s", l.r.keyset_id, t);
+	if (device) {
+		snprintf(media, sizeof media, "block device %s, identity %s (kernel name, numbers, "
+			 "size, model and serial at the request)", l.r.repository, l.r.dataset_id);
+		snprintf(keys, sizeof keys, "none (a device, not a dataset)");
+		if (purge)
+			snprintf(method, sizeof method, "purge: the device's secure erase (BLKSECDISCARD)");
+	} else {
+		snprintf(media, sizeof media, "files of repository %s on %s", l.r.repository,
+			 fs_name(pool));
+	}
 	if ((err = appliance_fingerprint(e, fp)) != 0) {
 		snprintf(why, size, "the appliance key cannot be read: %s", coffer_strerror(err));
 		goto out;
 	}
 	struct cert_input in = { .r = &l.r, .enc = l.enc.data, .enc_len = l.enc.len,
 				 .approvers = who, .approvals = aps, .n_approvals = n, .x = &x,
-				 .media = media, .method = method, .appliance = fp,
+				 .scope = device ? "device" : "whole dataset", .media = media,
+				 .keys_destroyed = keys,
+				 .method_type = purge ? "Purge (NIST SP 800-88 Rev. 2, IEEE 2883): the "
+							"device's secure erase"
+						      : device ? "Clear (NIST SP 800-88 Rev. 2, IEEE 2883): "
+								 "overwrite of every addressable block, "
+								 "verified"
+							       : "Clear (overwrite, verified), after "
+								 "cryptographic erase of the key set",
+				 .verification = purge ? "sampled read-back from the device (64 blocks): "
+							 "passed"
+						       : device ? "full read-back of the final pass from "
+								  "the device: passed"
+								: "full read-back of the final pass of "
+								  "every file: passed",
+				 .method = method, .appliance = fp,
 				 .issued = (int64_t)time(NULL) };
 	err = cert_build(&in, &cert);
 	if (err == 0 && (err = audit_sign(e->c.audit, cert.data, cert.len, &sig)) != 0)

@@ -130,7 +130,7 @@ int cert_build(const struct cert_input *in, struct buf *out)
 	if (e == 0)
 		e = put_field(out, "classification", v, true);
 	if (e == 0)
-		e = put_field(out, "scope", "whole dataset", false);
+		e = put_field(out, "scope", in->scope, false);
 	for (size_t i = 0; e == 0 && i < r->n_sites; i++)
 		e = put_field(out, "site", r->sites[i], true);
 	if (e == 0)
@@ -171,13 +171,10 @@ int cert_build(const struct cert_input *in, struct buf *out)
 	iso_time(in->x->finished, t);
 	if (e == 0)
 		e = put_field(out, "finished", t, false);
-	iso_time(in->x->shredded, t);
-	snprintf(v, sizeof v, "%s %s", r->keyset_id, t);
 	if (e == 0)
-		e = put_field(out, "keys-destroyed", v, false);
+		e = put_field(out, "keys-destroyed", in->keys_destroyed, false);
 	if (e == 0)
-		e = put_field(out, "method-type", "Clear (overwrite, verified), after cryptographic "
-			      "erase of the key set", false);
+		e = put_field(out, "method-type", in->method_type, false);
 	if (e == 0)
 		e = put_field(out, "method", in->method, true);
 	snprintf(v, sizeof v, "%llu", (unsigned long long)in->x->files);
@@ -187,8 +184,7 @@ int cert_build(const struct cert_input *in, struct buf *out)
 	if (e == 0)
 		e = put_field(out, "bytes", v, false);
 	if (e == 0)
-		e = put_field(out, "verification", "full read-back of the final pass of every "
-			      "file: passed", false);
+		e = put_field(out, "verification", in->verification, true);
 	if (e == 0)
 		e = put_field(out, "result", in->x->result, true);
 	if (e == 0)

@@ -32,8 +32,12 @@ struct cert_input {
 	const struct approval *approvals;
 	size_t n_approvals;
 	const struct erase_execution *x;
+	const char *scope;                  /* "whole dataset", "device" */
 	const char *media;                  /* "files of repository PATH on ext4" */
+	const char *keys_destroyed;         /* "KEYSETID TIME", or "none" for a device */
+	const char *method_type;            /* "Clear (...)" or "Purge (...)" */
 	const char *method;                 /* "random: random" */
+	const char *verification;           /* how it was verified, and the result */
 	const char *appliance;              /* the signing key's fingerprint, hex */
 	int64_t issued;
 };

@@ -57,9 +57,9 @@ static const char *request_rule_broken(const struct erase_request *r)
 		return "dataset";
 	if (!str_ok(r->level_name, ERASE_SHORT_MAX, true))
 		return "level name";
-	if (r->scope == ERASE_SCOPE_DATASET) {
+	if (r->scope == ERASE_SCOPE_DATASET || r->scope == ERASE_SCOPE_DEVICE) {
 		if (r->n_snapshots != 0)
-			return "a whole-dataset request names no snapshots";
+			return "a whole-dataset or device request names no snapshots";
 	} else if (r->scope == ERASE_SCOPE_SNAPSHOTS) {
 		if (r->n_snapshots == 0)
 			return "a snapshot request names at least one snapshot";

@@ -30,6 +30,8 @@
 enum erase_scope {
 	ERASE_SCOPE_DATASET = 1,
 	ERASE_SCOPE_SNAPSHOTS = 2,
+	/* A decommissioned block device: dataset is its path, dataset_id its identity. */
+	ERASE_SCOPE_DEVICE = 3,
 };
 
 /* A request's fields; strings are NUL-terminated and owned by the struct. */

@@ -66,6 +66,7 @@ enum ipc_type {
 	IPC_ERASE_LIST = 0x00a3,
 	IPC_ERASE_EXECUTE = 0x00a4,
 	IPC_ERASE_CERTIFICATE = 0x00a5,
+	IPC_ERASE_REQUEST_DEVICE = 0x00a6,
 	/* Events: sent by a daemon to a client watching a job. */
 	IPC_EV_PROGRESS = 0x4001,
 	IPC_EV_LOG = 0x4002,

@@ -183,6 +183,10 @@ static const struct ipc_field execution_item[] = {
 static const struct ipc_field erase_execute[] = { REQ_ID, F(IPC_STR, 16, "method") };
 static const struct ipc_field erase_execute_reply[] = { F(IPC_STR, 16, "method") };
 static const struct ipc_field erase_certificate_reply[] = { F(IPC_BYTES, 262144, "certificate") };
+static const struct ipc_field erase_request_device[] = {
+	F(IPC_STR, NAME_MAX_LEN, "device"), F(IPC_U32, 0, "level"),
+	F(IPC_STR, TEXT_LEN, "reason"), F(IPC_STR, TEXT_LEN, "legal_basis"),
+};
 #define QUORUM_FIELDS                                                             \
 	F(IPC_U32, 0, "approvals"), F(IPC_U32, 0, "approvals_needed"),            \
 	F(IPC_U32, 0, "supervisors"), F(IPC_U8, 0, "met"), F(IPC_STR, 512, "missing")
@@ -292,6 +296,8 @@ static const struct ipc_schema schemas[] = {
 	S(IPC_ERASE_EXECUTE | IPC_REPLY, "erase execute reply", erase_execute_reply),
 	S(IPC_ERASE_CERTIFICATE, "erase certificate", erase_id),
 	S(IPC_ERASE_CERTIFICATE | IPC_REPLY, "erase certificate reply", erase_certificate_reply),
+	S(IPC_ERASE_REQUEST_DEVICE, "erase request device", erase_request_device),
+	S(IPC_ERASE_REQUEST_DEVICE | IPC_REPLY, "erase request device reply", erase_request_reply),
 	S(IPC_EV_PROGRESS, "progress event", ev_progress),
 	S(IPC_EV_LOG, "log event", ev_log),
 	S(IPC_EV_DONE, "done event", ev_done),

@@ -139,6 +139,8 @@ static void make(struct fix *f, const struct erase_request *r, const struct buf 
 	}
 	struct cert_input in = { .r = r, .enc = enc->data, .enc_len = enc->len, .approvers = who,
 				 .approvals = aps, .n_approvals = n, .x = &f->x,
+				 .scope = "whole dataset", .keys_destroyed = "0123 2027-01-15T08:03:21Z",
+				 .method_type = "Clear", .verification = "full read-back: passed",
 				 .media = "files of repository /x on ext4", .method = "random: random",
 				 .appliance = "00ff", .issued = T0 + 300 };
 	struct buf sig = { 0 };
