@@ -21,7 +21,8 @@ const struct server_handler_entry erased_handlers[] = {
 	{ IPC_APPROVER_ADD, ROLE_SECADMIN, erased_h_approver_add },
 	{ IPC_APPROVER_LIST, READERS, erased_h_approver_list },
 	{ IPC_APPROVER_REVOKE, ROLE_SECADMIN, erased_h_approver_revoke },
-	{ IPC_ERASE_REQUEST, ROLE_SECADMIN, erased_h_request },
+	/* daemon: coffer-scheduler files the request when a dataset's retention ends. */
+	{ IPC_ERASE_REQUEST, ROLE_SECADMIN | ROLE_DAEMON, erased_h_request },
 	{ IPC_ERASE_REQUEST_DEVICE, ROLE_SECADMIN, erased_h_request_device },
 	{ IPC_ERASE_SHOW, READERS, erased_h_show },
 	{ IPC_ERASE_LIST, READERS, erased_h_list },

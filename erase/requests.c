@@ -330,6 +330,41 @@ static bool has_reason(struct server *s, const struct peer_info *p, const struct
 	return false;
 }
 
+/*
+ * The open whole-dataset or device request (pending and not expired, or
+ * executing) for the same dataset or device, if any: a second one is
+ * refused, so an automatic filing never piles up requests. Requests for
+ * chosen snapshots may stand beside it.
+ */
+static int open_request_for(struct erased *e, const char *dataset_id, char out[33])
+{
+	struct erase_store *st = erased_store(e);
+	uint8_t (*ids)[ERASE_ID_LEN] = NULL;
+	size_t n = 0;
+	int found = 0;
+	if (st == NULL || erase_store_request_ids(st, &ids, &n) != 0)
+		return 0;
+	for (size_t i = 0; i < n && !found; i++) {
+		struct buf enc = { 0 };
+		struct erase_request r;
+		enum erase_state state;
+		int64_t since;
+		if (erase_store_request_get(st, ids[i], &enc, &state, &since) == 0 &&
+		    (state == ERASE_PENDING || state == ERASE_EXECUTING) &&
+		    erase_request_parse(enc.data, enc.len, &r) == 0) {
+			found = strcmp(r.dataset_id, dataset_id) == 0 &&
+				r.scope != ERASE_SCOPE_SNAPSHOTS &&
+				(state == ERASE_EXECUTING || (int64_t)time(NULL) < r.expires);
+			if (found)
+				erase_id_hex(ids[i], out);
+			erase_request_free(&r);
+		}
+		buf_fini(&enc);
+	}
+	free(ids);
+	return found;
+}
+
 void erased_h_request(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
 		      void *arg)
 {
@@ -341,9 +376,17 @@ void erased_h_request(struct server *s, const struct peer_info *p, const struct 
 	int err = read_request(m, &in);
 	if (err != 0)
 		server_error(s, p, m->reqid, err == -ENOMEM ? ENOMEM : EPROTO, "malformed request");
-	else if (has_reason(s, p, m, in.reason, in.legal_basis))
-		submit(s, p, m, e, &r, resolve(e, p, &in, &d, &r, requester, site, why, sizeof why),
-		       why);
+	else if (has_reason(s, p, m, in.reason, in.legal_basis)) {
+		err = resolve(e, p, &in, &d, &r, requester, site, why, sizeof why);
+		char open_id[33];
+		if (err == 0 && r.scope == ERASE_SCOPE_DATASET &&
+		    open_request_for(e, r.dataset_id, open_id)) {
+			snprintf(why, sizeof why, "request %s for dataset '%s' is open already (it "
+				 "is pending or executing)", open_id, d.name);
+			err = -EEXIST;
+		}
+		submit(s, p, m, e, &r, err, why);
+	}
 	resolved_free(&r);
 	request_in_free(&in);
 }
@@ -408,6 +451,11 @@ void erased_h_request_device(struct server *s, const struct peer_info *p,
 			snprintf(why, sizeof why, "give the device as an absolute path (/dev/...)");
 			err = -EINVAL;
 		}
+	}
+	char open_id[33];
+	if (err == 0 && open_request_for(e, r.dataset_id, open_id)) {
+		snprintf(why, sizeof why, "request %s for device %s is open already", open_id, path);
+		err = -EEXIST;
 	}
 	submit(s, p, m, e, &r, err, why);
 	resolved_free(&r);

@@ -22,7 +22,7 @@
 /* One schedule: a dataset and a kind of job, and where it stands. */
 struct sched_row {
 	char dataset[65];
-	char kind[16];             /* "backup", "retention", "verify" */
+	char kind[16];             /* "backup", "retention", "verify"; "expiry" (expiry.c) */
 	char calendar[129];        /* the calendar its next_run came from */
 	int64_t next_run;          /* the next slot to submit (Unix seconds) */
 	int64_t last_slot;         /* the slot submitted last, 0 if none */
@@ -49,10 +49,16 @@ struct scheduler {
 	struct daemon_ctx c;       /* first: handlers receive it as their arg */
 	struct sched_db *db;
 	int64_t last_poll_ms;
+	int64_t last_expiry_ms;    /* monotonic: the last retention-expiry check */
 };
 
 /* One pass over every policy and tracked job (tick.c). */
 void scheduler_tick(struct daemon_ctx *c);
+/*
+ * Files the destruction request of every dataset whose level's
+ * dataset_retention has ended (expiry.c), every few seconds of mono ms.
+ */
+void scheduler_expiry(struct scheduler *s, int64_t now, int64_t mono_ms);
 /* Closes the connections to the other daemons (tick.c). */
 void scheduler_disconnect(void);
 

@@ -349,6 +349,8 @@ void scheduler_tick(struct daemon_ctx *c)
 	(void)sched_db_list(s->db, collect_row, &rs);
 	for (size_t i = 0; i < rs.n; i++) {
 		struct sched_row *r = &rs.v[i];
+		if (strcmp(r->kind, "expiry") == 0)
+			continue; /* expiry.c's */
 		const struct pol *pl = find_pol(&ps, r->dataset);
 		bool wanted = pl != NULL &&
 			      (strcmp(r->kind, "backup") == 0 ? pl->p.calendar[0] != 0
@@ -384,6 +386,7 @@ void scheduler_tick(struct daemon_ctx *c)
 	}
 	free(rs.v);
 	free(ps.v);
+	scheduler_expiry(s, now, mono_ms());
 }
 
 void scheduler_disconnect(void)

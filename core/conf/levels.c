@@ -52,6 +52,7 @@ const char levels_default_conf[] =
 enum {
 	SEEN_NAME = 1, SEEN_SUITE = 2, SEEN_REPL = 4, SEEN_RET = 8, SEEN_DRILL = 16,
 	SEEN_POOL = 32, SEEN_CONC = 64, SEEN_ERASE_APPROVALS = 128, SEEN_ERASE_EXPIRY = 256,
+	SEEN_DATASET_RETENTION = 512,
 };
 
 struct parser {
@@ -297,6 +298,9 @@ static int level_key(struct parser *p, char *s)
 		bit = SEEN_ERASE_EXPIRY;
 		ok = parse_duration(val, &lv->erase_expiry_s) == 0 &&
 		     lv->erase_expiry_s <= LEVEL_ERASE_EXPIRY_MAX_S;
+	} else if (strcmp(key, "dataset_retention") == 0) {
+		bit = SEEN_DATASET_RETENTION;
+		ok = parse_duration(val, &lv->dataset_retention_s) == 0;
 	} else if (strcmp(key, "pool") == 0) {
 		bit = SEEN_POOL;
 		if (p->seen & bit)

@@ -19,6 +19,8 @@
  *   concurrency = 1           (jobs of this pool running at once, 1-64)
  *   erase_approvals = 2       (approvers a destruction needs besides the supervisor, 1-16)
  *   erase_expiry = 7d         (a destruction request not executed by then expires, <= 90d)
+ *   dataset_retention = 3650d (a dataset is kept this long after its creation; then the
+ *                              scheduler files its destruction request; unset: for ever)
  *
  * A malformed file is refused whole, with a message naming the file, the
  * line and the rule broken; nothing is ever half applied.
@@ -52,6 +54,7 @@ struct level {
 	unsigned concurrency;      /* jobs of this pool that may run at once (default 1) */
 	unsigned erase_approvals;  /* destruction quorum: approvers besides the supervisor */
 	uint64_t erase_expiry_s;   /* a destruction request's lifetime */
+	uint64_t dataset_retention_s; /* 0: kept for ever; else destroyed (approved) after */
 	unsigned line;             /* of the [level N] header */
 };
 

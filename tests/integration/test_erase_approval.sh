@@ -100,6 +100,9 @@ coffer erase show "$REQ" --json >"$T/show.json" || fail "erase show"
 [ "$(json 'd["missing"]' <"$T/show.json")" = "2 more approvals (0 of 2); the supervisor's approval" ] ||
 	fail "missing: $(json 'd["missing"]' <"$T/show.json")"
 grep -q "$(json 'd["digest"]' <"$T/show.json")" "$T/$REQ.statement" || fail "digest not in statement"
+# One open whole-dataset request per dataset.
+expect_rc 1 coffer erase request --dataset payroll --reason again --legal-basis again 2>"$T/err"
+grep -q "request $REQ for dataset 'payroll' is open already" "$T/err" || fail "a second request: $(cat "$T/err")"
 # Snapshots by a unique prefix, resolved to their full ID.
 REQ2=$(coffer erase request --dataset payroll --snapshot "${snap:0:12}" --reason "one snapshot" \
 	--legal-basis "rule 2" --quiet) || fail "erase request (snapshot)"

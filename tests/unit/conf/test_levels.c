@@ -50,7 +50,7 @@ static void test_fields(void **state)
 	struct levels *l = NULL;
 	const char *text = "# top\n\n[level 7]\r\n  name=top-secret \n"
 			   "retention = 2w\ndrill = 36h\npool = /srv//pool7/\nconcurrency = 3\n"
-			   "erase_approvals = 5\nerase_expiry = 36h\n"
+			   "erase_approvals = 5\nerase_expiry = 36h\ndataset_retention = 10w\n"
 			   "[ level 2 ]\nname = low\npool = p2\n";
 	assert_int_equal(parse(text, &l), 0);
 	assert_int_equal(l->n, 2);
@@ -68,6 +68,8 @@ static void test_fields(void **state)
 	assert_int_equal(l->v[0].concurrency, 1); /* the default */
 	assert_int_equal(l->v[1].erase_approvals, 5);
 	assert_int_equal(l->v[1].erase_expiry_s, 36 * 3600);
+	assert_int_equal(l->v[1].dataset_retention_s, 70 * 86400);
+	assert_int_equal(l->v[0].dataset_retention_s, 0);
 	assert_int_equal(l->v[0].erase_approvals, 2); /* the defaults */
 	assert_int_equal(l->v[0].erase_expiry_s, 7 * 86400);
 	levels_free(l);
@@ -113,6 +115,8 @@ static void test_refused(void **state)
 		"[level 1]\nname = a\npool = a\nerase_expiry = 91d\n",
 		"[level 1]\nname = a\npool = a\nerase_expiry = 0d\n",
 		"[level 1]\nname = a\npool = a\nerase_expiry = 7\n",
+		"[level 1]\nname = a\npool = a\ndataset_retention = 0d\n",
+		"[level 1]\nname = a\npool = a\ndataset_retention = 1d\ndataset_retention = 2d\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct levels *l = (struct levels *)0x1;
