@@ -39,6 +39,10 @@
 #include "erase/device.h"
 #include "erase/wipe.h"
 #include "keys/keystore.h"
+#include "repo/maint.h"
+#include "repo/repo.h"
+#include "store/store.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 /* ---- progress, shared with the loop thread ---------------------------------- */
@@ -308,6 +312,97 @@ static int destroy_dataset(struct erased *e, const uint8_t *id, const struct era
 	return 0;
 }
 
+/* Chosen snapshots: what their removal and the prune that follows would unlink is destroyed. */
+struct snap_ctx {
+	struct erased *e;
+	const uint8_t *id;
+	enum wipe_method method;
+	uint64_t files, bytes;
+};
+
+static int destroy_removed(void *arg, int dirfd, const char *name)
+{
+	struct snap_ctx *c = arg;
+	struct stat st;
+	struct wipe_result res;
+	uint64_t size = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (uint64_t)st.st_size : 0;
+	int err = wipe_file_at(dirfd, name, c->method, NULL, NULL, &res);
+	if (err != 0) {
+		log_errorx("overwriting %s failed: %s (verification %s)", name, coffer_strerror(err),
+			   wipe_verify_name(res.verify));
+		return err;
+	}
+	c->files++;
+	c->bytes += size;
+	struct erase_store *s = erased_store(c->e);
+	if (s != NULL)
+		(void)erase_store_execution_file(s, c->id, size, res.direct_write);
+	pthread_mutex_lock(&c->e->mu);
+	c->e->progress.done = c->bytes;
+	pthread_mutex_unlock(&c->e->mu);
+	return 0;
+}
+
+static int destroy_snapshots(struct erased *e, const uint8_t *id, const struct erase_request *r,
+			     struct erase_execution *x, char result[512], char *why, size_t size)
+{
+	struct snap_ctx c = { .e = e, .id = id };
+	struct repo *repo = NULL;
+	struct dataset d;
+	struct prune_result pr = { 0 };
+	if (wipe_method_parse(x->method, &c.method) != 0) {
+		snprintf(why, size, "unknown overwrite method '%s'", x->method);
+		return -EINVAL;
+	}
+	set_phase(e, id, "opening the dataset", 0, 0);
+	int err = daemon_open_dataset(&e->c, r->dataset, &d, &repo);
+	if (err != 0) {
+		snprintf(why, size, "dataset '%s' cannot be opened: %s", r->dataset,
+			 err == -EPERM ? "the keystore is locked in coffer-erased (coffer keystore "
+					 "unlock): removing snapshots needs the dataset's keys"
+				       : coffer_strerror(err));
+		return err;
+	}
+	if (strcmp(d.id, r->dataset_id) != 0) {
+		repo_close(repo);
+		snprintf(why, size, "dataset '%s' is not the one the request approved", r->dataset);
+		return -ESTALE;
+	}
+	store_set_destroyer(repo_store(repo), destroy_removed, &c);
+	set_phase(e, id, "destroying the snapshots", 0, 0);
+	size_t gone = 0;
+	for (size_t i = 0; err == 0 && i < r->n_snapshots; i++) {
+		uint8_t sid[32];
+		if (hex_decode(r->snapshots[i], sid, 32) != 0) {
+			err = -EBADMSG;
+			break;
+		}
+		err = repo_snapshot_remove(repo, sid);
+		if (err == -ENOENT)
+			err = 0; /* destroyed before a crash */
+		else if (err == 0)
+			gone++;
+	}
+	if (err == 0) {
+		set_phase(e, id, "rewriting packs without the destroyed data", 0, 0);
+		err = repo_prune(repo, &pr);
+	}
+	store_set_destroyer(repo_store(repo), NULL, NULL);
+	repo_close(repo);
+	if (err != 0) {
+		snprintf(why, size, "destroying the snapshots of '%s' failed: %s", r->dataset,
+			 coffer_strerror(err));
+		return err;
+	}
+	(void)erase_store_execution_get(erased_store(e), id, x);
+	snprintf(result, 512, "ok: %zu snapshot(s) destroyed; %llu packs rewritten without their "
+		 "data; %llu files, %llu bytes overwritten (%s), read back and verified, unlinked",
+		 r->n_snapshots, (unsigned long long)pr.packs_rewritten,
+		 (unsigned long long)x->files, (unsigned long long)x->bytes, x->method);
+	(void)gone;
+	return 0;
+}
+
 /* For a decommissioned block device: the device approved, overwritten and verified, or purged. */
 static int destroy_device(struct erased *e, const uint8_t *id, const struct erase_request *r,
 			  struct erase_execution *x, char result[512], char *why, size_t size)
@@ -388,8 +483,9 @@ static int execute(struct erased *e, const uint8_t id[ERASE_ID_LEN], char *why, 
 		goto out;
 	}
 	char result[512];
-	err = r.scope == ERASE_SCOPE_DEVICE ? destroy_device(e, id, &r, &x, result, why, size)
-					    : destroy_dataset(e, id, &r, &x, result, why, size);
+	err = r.scope == ERASE_SCOPE_DEVICE      ? destroy_device(e, id, &r, &x, result, why, size)
+	      : r.scope == ERASE_SCOPE_SNAPSHOTS ? destroy_snapshots(e, id, &r, &x, result, why, size)
+						 : destroy_dataset(e, id, &r, &x, result, why, size);
 	if (err != 0)
 		goto out;
 	err = erase_store_execution_finish(s, id, (int64_t)time(NULL), result);

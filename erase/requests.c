@@ -699,11 +699,6 @@ void erased_h_execute(struct server *s, const struct peer_info *p, const struct 
 			     erase_state_name(l.state));
 		goto out;
 	}
-	if (l.r.scope == ERASE_SCOPE_SNAPSHOTS) {
-		server_error(s, p, m->reqid, EOPNOTSUPP, "destroying chosen snapshots is not built "
-			     "yet: only a whole dataset or a device can be destroyed");
-		goto out;
-	}
 	if (l.state == ERASE_PENDING && !l.q.met) {
 		server_error(s, p, m->reqid, EPERM, "request %s cannot be executed without its full "
 			     "quorum: %s", idhex, l.q.missing);
@@ -967,6 +962,9 @@ int erased_issue_certificate(struct erased *e, const uint8_t id[ERASE_ID_LEN], c
 	if (gmtime_r(&shred_t, &tm) == NULL || strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(t, sizeof t, "?");
 	snprintf(keys, sizeof keys, "%s %s", l.r.keyset_id, t);
+	bool snaps = l.r.scope == ERASE_SCOPE_SNAPSHOTS;
+	if (snaps)
+		snprintf(keys, sizeof keys, "none (the key set stays: the kept snapshots use it)");
 	if (device) {
 		snprintf(media, sizeof media, "block device %s, identity %s (kernel name, numbers, "
 			 "size, model and serial at the request)", l.r.repository, l.r.dataset_id);
@@ -974,8 +972,10 @@ int erased_issue_certificate(struct erased *e, const uint8_t id[ERASE_ID_LEN], c
 		if (purge)
 			snprintf(method, sizeof method, "purge: the device's secure erase (BLKSECDISCARD)");
 	} else {
-		snprintf(media, sizeof media, "files of repository %s on %s", l.r.repository,
-			 fs_name(pool));
+		snprintf(media, sizeof media, "files of repository %s on %s%s", l.r.repository,
+			 fs_name(pool), snaps ? ": the chosen snapshots, and the packs and index "
+						"files that held their data (rewritten without it)"
+					      : "");
 	}
 	if ((err = appliance_fingerprint(e, fp)) != 0) {
 		snprintf(why, size, "the appliance key cannot be read: %s", coffer_strerror(err));
@@ -983,13 +983,17 @@ int erased_issue_certificate(struct erased *e, const uint8_t id[ERASE_ID_LEN], c
 	}
 	struct cert_input in = { .r = &l.r, .enc = l.enc.data, .enc_len = l.enc.len,
 				 .approvers = who, .approvals = aps, .n_approvals = n, .x = &x,
-				 .scope = device ? "device" : "whole dataset", .media = media,
+				 .scope = device ? "device" : snaps ? "chosen snapshots" : "whole dataset",
+				 .media = media,
 				 .keys_destroyed = keys,
 				 .method_type = purge ? "Purge (NIST SP 800-88 Rev. 2, IEEE 2883): the "
 							"device's secure erase"
 						      : device ? "Clear (NIST SP 800-88 Rev. 2, IEEE 2883): "
 								 "overwrite of every addressable block, "
 								 "verified"
+						      : snaps ? "Clear (overwrite, verified) of every file "
+								"that held their data; data the kept "
+								"snapshots share stays"
 							       : "Clear (overwrite, verified), after "
 								 "cryptographic erase of the key set",
 				 .verification = purge ? "sampled read-back from the device (64 blocks): "

@@ -25,7 +25,8 @@ static const struct {
 } fields[] = {
 	{ "certificate", ONCE }, { "issued", ONCE },      { "tool", ONCE },
 	{ "appliance", ONCE },   { "dataset", ONCE },     { "dataset-id", ONCE },
-	{ "classification", ONCE }, { "scope", ONCE },    { "site", SOME },
+	{ "classification", ONCE }, { "scope", ONCE },    { "snapshot", ANY },
+	{ "site", SOME },
 	{ "media", ONCE },       { "requester", ONCE },   { "requested", ONCE },
 	{ "reason", ONCE },      { "legal-basis", ONCE }, { "approvals-needed", ONCE },
 	{ "approver", ANY },     { "approval", ANY },     { "executed-by", ONCE },
@@ -131,6 +132,8 @@ int cert_build(const struct cert_input *in, struct buf *out)
 		e = put_field(out, "classification", v, true);
 	if (e == 0)
 		e = put_field(out, "scope", in->scope, false);
+	for (size_t i = 0; e == 0 && i < r->n_snapshots; i++)
+		e = put_field(out, "snapshot", r->snapshots[i], false);
 	for (size_t i = 0; e == 0 && i < r->n_sites; i++)
 		e = put_field(out, "site", r->sites[i], true);
 	if (e == 0)
@@ -353,6 +356,16 @@ static int check_request(const struct parsed *ps, const struct erase_request *r,
 			bad = text_keys[i];
 	}
 	buf_fini(&esc);
+	size_t k = 0;
+	for (size_t i = 0; bad == NULL && i < ps->n; i++) {
+		if (strcmp(fields[ps->v[i].field].key, "snapshot") != 0)
+			continue;
+		if (k >= r->n_snapshots || strcmp(ps->v[i].value, r->snapshots[k]) != 0)
+			bad = "snapshot";
+		k++;
+	}
+	if (bad == NULL && k != r->n_snapshots)
+		bad = "snapshot";
 	if (bad != NULL) {
 		snprintf(why, size, "'%s' is not what the signed request says", bad);
 		return -EPERM;

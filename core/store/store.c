@@ -89,6 +89,13 @@ int store_remove(struct store *s, enum store_kind k, const char *name)
 	return s->ops->remove(s, k, name);
 }
 
+void store_set_destroyer(struct store *s, int (*fn)(void *arg, int dirfd, const char *name),
+			 void *arg)
+{
+	s->destroy = fn;
+	s->destroy_arg = fn != NULL ? arg : NULL;
+}
+
 int store_clean(struct store *s, uint64_t *removed)
 {
 	*removed = 0;

@@ -47,6 +47,9 @@ struct store_ops {
 
 struct store {
 	const struct store_ops *ops;
+	/* Set by store_set_destroyer: removal destroys (local store). */
+	int (*destroy)(void *arg, int dirfd, const char *name);
+	void *destroy_arg;
 };
 
 /*
@@ -82,6 +85,16 @@ int store_list(struct store *s, enum store_kind k,
 	       int (*cb)(const char *name, uint64_t size, void *arg), void *arg);
 /* Removes an object durably. */
 int store_remove(struct store *s, enum store_kind k, const char *name);
+/*
+ * From now on the local store does not unlink what it removes but hands
+ * each file to fn (dirfd: its directory, name: its name there), which
+ * must destroy it: overwrite, verify, unlink and sync dirfd (erase/wipe.h
+ * wipe_file_at). For destroying chosen snapshots: what prune removes then
+ * leaves nothing behind. fn NULL: back to plain removal. Other stores
+ * ignore it.
+ */
+void store_set_destroyer(struct store *s, int (*fn)(void *arg, int dirfd, const char *name),
+			 void *arg);
 /*
  * Removes what interrupted writes left behind (temporary files of a
  * process killed mid-write); *removed counts them. Only safe while no

@@ -536,7 +536,9 @@ static int local_remove(struct store *st, enum store_kind k, const char *name)
 		return owned;
 	if (k == STORE_PACK)
 		local_fd_drop(s, name);
-	if (unlinkat(dfd, name, 0) != 0)
+	if (st->destroy != NULL)
+		e = st->destroy(st->destroy_arg, dfd, name);
+	else if (unlinkat(dfd, name, 0) != 0)
 		e = -errno;
 	else
 		e = io_fsync_dir(dfd);

@@ -13,6 +13,9 @@
 #    verifies offline with the appliance key alone (and an altered one,
 #    or one checked against another key, does not), and the audit trail
 #    verifies and holds the execution's steps;
+#  - chosen snapshots: the snapshot and the packs that held its data are
+#    destroyed (the raw scan finds none of the snapshot file), the kept
+#    snapshot restores whole, shared data included;
 #  - coffer-erased killed in the middle of a second destruction resumes
 #    it at its next start and finishes it.
 source "$(dirname "$0")/lib.sh"
@@ -183,6 +186,68 @@ MOUNTED=1
 start_all
 coffer restore --dataset B latest --target "$T/outB2" --quiet || fail "restore B after the scan"
 cmp "$T/outB2$T/srcB/b.bin" "$T/srcB/b.bin" || fail "B restored wrong after the scan"
+
+# --- chosen snapshots: destroyed with the packs that held their data -------------------------
+# S's first snapshot holds a file of its own and one it shares with the second.
+coffer dataset create S --level 1 --owner dept-s --quiet || fail "create S"
+mkdir -p "$T/s1" "$T/s2"
+head -c 1500000 /dev/urandom >"$T/s1/only-first.bin"
+head -c 1000000 /dev/urandom >"$T/s1/shared.bin"
+cp "$T/s1/shared.bin" "$T/s2/shared.bin"
+head -c 800000 /dev/urandom >"$T/s2/only-second.bin"
+coffer backup --dataset S --quiet "$T/s1" || fail "backup S 1"
+SNAP1=$(coffer snapshots --dataset S --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+mv "$T/s1" "$T/s1.moved"
+mv "$T/s2" "$T/s1" # the same path, so the second snapshot's tree replaces the first's
+coffer backup --dataset S --quiet "$T/s1" || fail "backup S 2"
+mv "$T/s1" "$T/s2"
+mv "$T/s1.moved" "$T/s1"
+REPO_S=$(coffer dataset show S --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["repository"])')
+find "$REPO_S" -type f | sort >"$T/files.before"
+cp -a "$REPO_S" "$T/repoS.before" # to sample what goes, once we know what went
+REQS=$(coffer erase request --dataset S --snapshot "${SNAP1:0:12}" --reason "one snapshot" \
+	--legal-basis "rule 9" --quiet) || fail "request S"
+for n in ann ben sue; do coffer erase approve "$REQS" --key "$T/keys/$n.pem" --quiet || fail "$n S"; done
+coffer erase execute "$REQS" >"$T/out" || fail "execute S: $(cat "$T/out")"
+grep -q "^ok: 1 snapshot(s) destroyed" "$T/out" || fail "execute S said: $(cat "$T/out")"
+find "$REPO_S" -type f | sort >"$T/files.after"
+comm -23 "$T/files.before" "$T/files.after" >"$T/files.gone"
+[ -s "$T/files.gone" ] || fail "nothing of the snapshot's data was removed"
+grep -q "/snapshots/$SNAP1" "$T/files.gone" || fail "the snapshot file is still there"
+mkdir -p "$T/gone"
+while read -r f; do cp "$T/repoS.before/${f#"$REPO_S"/}" "$T/gone/$(basename "$f")"; done <"$T/files.gone"
+needles "$T/gone" "$T/needlesS1"
+[ "$(wc -l <"$T/needlesS1")" -gt 50 ] || fail "too few samples of what went: $(cat "$T/files.gone")"
+coffer snapshots --dataset S --json | python3 -c '
+import json, sys
+ids = [s["id"] for s in json.load(sys.stdin)]
+assert len(ids) == 1 and ids[0] != sys.argv[1], ids' "$SNAP1" || fail "the other snapshot is not alone"
+coffer restore --dataset S latest --target "$T/outS" --quiet || fail "restore S"
+cmp "$T/outS$T/s1/shared.bin" "$T/s2/shared.bin" || fail "the kept snapshot lost its shared file"
+cmp "$T/outS$T/s1/only-second.bin" "$T/s2/only-second.bin" || fail "the kept snapshot is damaged"
+coffer erase certificate "$REQS" --out "$T/certS" || fail "certificate S"
+coffer erase verify-certificate "$T/certS" --public-key "$T/appliance.pem" >/dev/null ||
+	fail "the snapshots' certificate does not verify"
+grep -q "^scope chosen snapshots" "$T/certS" && grep -q "^snapshot $SNAP1" "$T/certS" ||
+	fail "the certificate does not name the snapshot: $(cat "$T/certS")"
+# What the kept snapshot still needs: a rewritten pack holds its blobs as they were.
+find "$REPO_S" -type f -exec cat {} + >"$T/kept.bin"
+stop_all
+unmount || fail "umount"
+python3 - "$IMG" "$T/needlesS1" "$T/kept.bin" <<'EOF' || fail "the destroyed snapshot survives in the image"
+import sys
+img = open(sys.argv[1], "rb").read()
+kept = open(sys.argv[3], "rb").read()
+n = [bytes.fromhex(l) for l in open(sys.argv[2]).read().split()]
+n = [x for x in n if x not in kept]
+assert len(n) > 20, "too few samples of destroyed data: %d" % len(n)
+found = sum(1 for x in n if x in img)
+print("%d of %d samples of the destroyed snapshot and its packs found" % (found, len(n)))
+sys.exit(1 if found else 0)
+EOF
+mount -o loop "$IMG" "$MNT" || fail "remount"
+MOUNTED=1
+start_all
 
 # --- a crash in the middle of a destruction resumes -----------------------------------------
 coffer dataset create C --level 1 --owner dept-c --quiet || fail "create C"

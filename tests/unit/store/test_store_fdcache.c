@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -179,6 +181,40 @@ static void test_threads(void **state)
 	}
 }
 
+/* With a destroyer set, removal hands the file to it (it unlinks), and only then. */
+struct seen {
+	int calls;
+	char last[65];
+	off_t size;
+};
+
+static int destroyer(void *arg, int dirfd, const char *name)
+{
+	struct seen *sn = arg;
+	struct stat st;
+	sn->calls++;
+	snprintf(sn->last, sizeof sn->last, "%s", name);
+	sn->size = fstatat(dirfd, name, &st, 0) == 0 ? st.st_size : -1;
+	return unlinkat(dirfd, name, 0) == 0 ? 0 : -errno;
+}
+
+static void test_destroyer(void **state)
+{
+	struct fixture *f = *state;
+	struct seen sn = { 0 };
+	uint64_t size;
+	store_set_destroyer(f->s, destroyer, &sn);
+	assert_int_equal(store_remove(f->s, STORE_PACK, f->names[3]), 0);
+	assert_int_equal(sn.calls, 1);
+	assert_string_equal(sn.last, f->names[3]);
+	assert_int_equal(sn.size, PACK_SIZE);
+	assert_int_equal(store_size(f->s, STORE_PACK, f->names[3], &size), -ENOENT);
+	store_set_destroyer(f->s, NULL, NULL);
+	assert_int_equal(store_remove(f->s, STORE_PACK, f->names[4]), 0);
+	assert_int_equal(sn.calls, 1);
+	assert_int_equal(store_size(f->s, STORE_PACK, f->names[4], &size), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +222,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_low_fd_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_invalidates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_destroyer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
