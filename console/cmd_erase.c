@@ -48,7 +48,7 @@ static void erase_usage(void)
 		"       coffer erase approve REQ --key PRIVATE_KEY.pem\n"
 		"       coffer erase approve REQ --signature FILE --approver NAME\n"
 		"       coffer erase execute REQ [--method zero|random|bmb21]\n"
-		"       coffer erase certificate REQ [--format text|json] [--out FILE]\n"
+		"       coffer erase certificate REQ [--format text|json|pdf] [--out FILE]\n"
 		"       coffer erase verify-certificate FILE --public-key PEM\n"
 		"       coffer erase list [--json]\n"
 		"A request names what is destroyed and why; M approvers and the supervisor\n"
@@ -774,8 +774,9 @@ static int erase_certificate(struct er_args *a)
 	struct ipc_msg m;
 	int rc = EXIT_FAIL;
 	const char *format = a->format != NULL ? a->format : "text";
-	if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
-		log_errorx("--format is text or json (%s: PDF is not produced yet)", format);
+	bool pdf = strcmp(format, "pdf") == 0;
+	if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 && !pdf) {
+		log_errorx("--format is text (the signed certificate), json or pdf");
 		return EXIT_USAGE;
 	}
 	ipc_writer_init(&w, IPC_ERASE_CERTIFICATE, 1);
@@ -787,7 +788,8 @@ static int erase_certificate(struct er_args *a)
 		struct buf json = { 0 };
 		ipc_reader_init(&rd, &m);
 		if (ipc_get_ref(&rd, &p, &n) == 0 &&
-		    (strcmp(format, "text") == 0 || cert_to_json(p, n, &json) == 0)) {
+		    (strcmp(format, "text") == 0 ||
+		     (pdf ? cert_to_pdf(p, n, &json) : cert_to_json(p, n, &json)) == 0)) {
 			const uint8_t *outp = json.len ? json.data : p;
 			size_t outn = json.len ? json.len : n;
 			if (a->out != NULL) {

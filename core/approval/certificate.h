@@ -62,6 +62,11 @@ struct cert_summary {
 int cert_check_format(const uint8_t *p, size_t len, char *why, size_t size);
 /* The certificate's fields as one JSON object (arrays for site, approver, approval). */
 int cert_to_json(const uint8_t *p, size_t len, struct buf *out);
+/*
+ * A PDF rendering of the certificate for printing and filing: every field,
+ * long hex values shortened. Not signed: the text form is what verifies.
+ */
+int cert_to_pdf(const uint8_t *p, size_t len, struct buf *out);
 /* The whole verification ("Verification" 1-4) against the appliance key pub. */
 int cert_verify(const uint8_t *p, size_t len, const struct pkey *pub, struct cert_summary *out,
 		char *why, size_t size);

@@ -134,6 +134,11 @@ import json, sys
 d = json.load(sys.stdin)
 assert d["dataset"] == "A" and len(d["approval"]) == 3 and d["site"], d' ||
 	fail "the JSON certificate"
+coffer erase certificate "$REQ" --format pdf --out "$T/cert.pdf" || fail "the PDF certificate"
+head -c 8 "$T/cert.pdf" | grep -q "^%PDF-1.4" || fail "not a PDF"
+if command -v qpdf >/dev/null; then
+	qpdf --check "$T/cert.pdf" >"$T/out" 2>&1 || fail "qpdf --check: $(cat "$T/out")"
+fi
 # Altered: one byte of the reason; signed by another appliance's key.
 sed 's/^reason retention/reason Retention/' "$T/cert" >"$T/cert.bad"
 expect_rc 1 coffer erase verify-certificate "$T/cert.bad" --public-key "$T/appliance.pem" >"$T/out"

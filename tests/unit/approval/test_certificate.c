@@ -184,6 +184,39 @@ static void test_good(void **state)
 	buf_fini(&json);
 }
 
+/* The PDF: well formed (every xref offset points at its object), one field a line. */
+static void test_pdf(void **state)
+{
+	struct fix *f = *state;
+	struct buf c = { 0 }, pdf = { 0 };
+	make(f, &f->r, &f->enc, all3, 3, &c);
+	assert_int_equal(cert_to_pdf(c.data, c.len, &pdf), 0);
+	assert_int_equal(buf_put_u8(&pdf, 0), 0);
+	const char *s = (const char *)pdf.data;
+	assert_memory_equal(s, "%PDF-1.4\n", 9);
+	assert_non_null(strstr(s, "(dataset payroll) Tj"));
+	assert_non_null(strstr(s, "(legal-basis Archives Law art. 19\\\\nsecond line"));
+	assert_non_null(strstr(s, " hex digits\\)) Tj")); /* the request, shortened */
+	const char *sx = strstr(s, "startxref\n");
+	assert_non_null(sx);
+	size_t xref = strtoul(sx + 10, NULL, 10);
+	assert_memory_equal(s + xref, "xref\n0 ", 7);
+	unsigned count = (unsigned)strtoul(s + xref + 7, NULL, 10);
+	const char *entry = strchr(s + xref + 5, '\n') + 1 + 20; /* past the free entry */
+	for (unsigned i = 1; i < count; i++, entry += 20) {
+		size_t off = strtoul(entry, NULL, 10);
+		char want[32];
+		snprintf(want, sizeof want, "%u 0 obj", i);
+		assert_memory_equal(s + off, want, strlen(want));
+	}
+	assert_non_null(strstr(s, "%%EOF\n"));
+	/* Refused like the text: not a certificate. */
+	buf_reset(&pdf);
+	assert_int_equal(cert_to_pdf((const uint8_t *)"nope\n", 5, &pdf), -EBADMSG);
+	buf_fini(&c);
+	buf_fini(&pdf);
+}
+
 static void test_lies(void **state)
 {
 	struct fix *f = *state;
@@ -274,6 +307,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_good, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pdf, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
