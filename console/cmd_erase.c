@@ -152,6 +152,38 @@ static int erased_call(const struct er_args *a, struct ipc_client **cl, struct i
 	return console_call(*cl, "erased", w, m) == 0 ? 0 : -1;
 }
 
+/* A request of type with no field, or with one string (arg not NULL); reply in *m. */
+static int erased_call_simple(const struct er_args *a, uint16_t type, const char *arg,
+			      struct ipc_client **cl, struct ipc_msg *m)
+{
+	struct ipc_writer w;
+	ipc_writer_init(&w, type, 1);
+	if (arg != NULL)
+		ipc_put_str(&w, arg);
+	int e = erased_call(a, cl, &w, m);
+	ipc_writer_fini(&w);
+	return e;
+}
+
+/* One approver of the APPROVER_LIST reply. */
+struct approver_item {
+	char name[33], role[17], user[65], suite[17], fp[65], by[65], rby[65];
+	int64_t added, revoked;
+};
+
+static void read_approver(struct ipc_reader *rd, struct approver_item *it)
+{
+	(void)ipc_get_str(rd, it->name, sizeof it->name);
+	(void)ipc_get_str(rd, it->role, sizeof it->role);
+	(void)ipc_get_str(rd, it->user, sizeof it->user);
+	(void)ipc_get_str(rd, it->suite, sizeof it->suite);
+	(void)ipc_get_str(rd, it->fp, sizeof it->fp);
+	(void)ipc_get_i64(rd, &it->added);
+	(void)ipc_get_str(rd, it->by, sizeof it->by);
+	(void)ipc_get_i64(rd, &it->revoked);
+	(void)ipc_get_str(rd, it->rby, sizeof it->rby);
+}
+
 static int read_file(const char *path, const char *what, size_t max, struct buf *out)
 {
 	int e = io_read_file_at(AT_FDCWD, path, out, max);
@@ -200,11 +232,9 @@ static int approver_add(struct er_args *a)
 static int approver_list(struct er_args *a)
 {
 	struct ipc_client *cl = NULL;
-	struct ipc_writer w;
 	struct ipc_msg m;
 	int rc = EXIT_FAIL;
-	ipc_writer_init(&w, IPC_APPROVER_LIST, 1);
-	if (erased_call(a, &cl, &w, &m) == 0) {
+	if (erased_call_simple(a, IPC_APPROVER_LIST, NULL, &cl, &m) == 0) {
 		struct ipc_reader rd;
 		uint32_t n = 0;
 		ipc_reader_init(&rd, &m);
@@ -214,34 +244,26 @@ static int approver_list(struct er_args *a)
 		else if (n == 0)
 			printf("no approvers are registered\n");
 		for (uint32_t i = 0; i < n; i++) {
-			char name[33], role[17], user[65], suite[17], fp[65], by[65], rby[65];
+			struct approver_item it;
 			char t1[32], t2[32];
-			int64_t added, revoked;
-			(void)ipc_get_str(&rd, name, sizeof name);
-			(void)ipc_get_str(&rd, role, sizeof role);
-			(void)ipc_get_str(&rd, user, sizeof user);
-			(void)ipc_get_str(&rd, suite, sizeof suite);
-			(void)ipc_get_str(&rd, fp, sizeof fp);
-			(void)ipc_get_i64(&rd, &added);
-			(void)ipc_get_str(&rd, by, sizeof by);
-			(void)ipc_get_i64(&rd, &revoked);
-			(void)ipc_get_str(&rd, rby, sizeof rby);
+			read_approver(&rd, &it);
 			if (a->c.json) {
 				printf("%s{\"name\":", i ? "," : "");
-				json_cstr(stdout, name);
-				printf(",\"role\":\"%s\",\"user\":", role);
-				json_cstr(stdout, user);
+				json_cstr(stdout, it.name);
+				printf(",\"role\":\"%s\",\"user\":", it.role);
+				json_cstr(stdout, it.user);
 				printf(",\"suite\":\"%s\",\"fingerprint\":\"%s\",\"added\":%lld,"
-				       "\"added_by\":", suite, fp, (long long)added);
-				json_cstr(stdout, by);
-				printf(",\"revoked\":%lld,\"revoked_by\":", (long long)revoked);
-				json_cstr(stdout, rby);
+				       "\"added_by\":", it.suite, it.fp, (long long)it.added);
+				json_cstr(stdout, it.by);
+				printf(",\"revoked\":%lld,\"revoked_by\":", (long long)it.revoked);
+				json_cstr(stdout, it.rby);
 				printf("}");
 			} else {
-				printf("%-16s %-10s %-13s %.16s  added %s by %s", name, role, suite, fp,
-				       fmt_time(added, t1, sizeof t1), by);
-				if (revoked)
-					printf(", REVOKED %s by %s", fmt_time(revoked, t2, sizeof t2), rby);
+				printf("%-16s %-10s %-13s %.16s  added %s by %s", it.name, it.role, it.suite,
+				       it.fp, fmt_time(it.added, t1, sizeof t1), it.by);
+				if (it.revoked)
+					printf(", REVOKED %s by %s", fmt_time(it.revoked, t2, sizeof t2),
+					       it.rby);
 				printf("\n");
 			}
 		}
@@ -249,7 +271,6 @@ static int approver_list(struct er_args *a)
 			printf("]\n");
 		rc = EXIT_OK;
 	}
-	ipc_writer_fini(&w);
 	ipc_close(cl);
 	return rc;
 }
@@ -257,18 +278,14 @@ static int approver_list(struct er_args *a)
 static int approver_revoke(struct er_args *a)
 {
 	struct ipc_client *cl = NULL;
-	struct ipc_writer w;
 	struct ipc_msg m;
 	int rc = EXIT_FAIL;
-	ipc_writer_init(&w, IPC_APPROVER_REVOKE, 1);
-	ipc_put_str(&w, a->arg);
-	if (erased_call(a, &cl, &w, &m) == 0) {
+	if (erased_call_simple(a, IPC_APPROVER_REVOKE, a->arg, &cl, &m) == 0) {
 		if (!a->c.quiet)
 			printf("approver '%s' revoked: none of their signatures counts any more\n",
 			       a->arg);
 		rc = EXIT_OK;
 	}
-	ipc_writer_fini(&w);
 	ipc_close(cl);
 	return rc;
 }
@@ -560,18 +577,14 @@ static void read_show(struct ipc_reader *rd, struct shown *s, bool print, bool j
 static int erase_show(struct er_args *a, struct shown *s, bool print)
 {
 	struct ipc_client *cl = NULL;
-	struct ipc_writer w;
 	struct ipc_msg m;
 	int rc = EXIT_FAIL;
-	ipc_writer_init(&w, IPC_ERASE_SHOW, 1);
-	ipc_put_str(&w, a->arg);
-	if (erased_call(a, &cl, &w, &m) == 0) {
+	if (erased_call_simple(a, IPC_ERASE_SHOW, a->arg, &cl, &m) == 0) {
 		struct ipc_reader rd;
 		ipc_reader_init(&rd, &m);
 		read_show(&rd, s, print, a->c.json);
 		rc = EXIT_OK;
 	}
-	ipc_writer_fini(&w);
 	ipc_close(cl);
 	return rc;
 }
@@ -597,35 +610,23 @@ static int sign_with_key(struct er_args *a, const char *statement, struct buf *s
 	}
 	hex_encode(fp, 32, fphex);
 	struct ipc_client *cl = NULL;
-	struct ipc_writer w;
 	struct ipc_msg m;
-	ipc_writer_init(&w, IPC_APPROVER_LIST, 1);
 	name[0] = 0;
-	if (erased_call(a, &cl, &w, &m) == 0) {
+	if (erased_call_simple(a, IPC_APPROVER_LIST, NULL, &cl, &m) == 0) {
 		struct ipc_reader rd;
 		uint32_t n = 0;
 		ipc_reader_init(&rd, &m);
 		(void)ipc_get_list(&rd, &n);
 		for (uint32_t i = 0; i < n; i++) {
-			char nm[33], skip[65], f[65];
-			int64_t t;
-			(void)ipc_get_str(&rd, nm, sizeof nm);
-			(void)ipc_get_str(&rd, skip, sizeof skip);
-			(void)ipc_get_str(&rd, skip, sizeof skip);
-			(void)ipc_get_str(&rd, skip, sizeof skip);
-			(void)ipc_get_str(&rd, f, sizeof f);
-			(void)ipc_get_i64(&rd, &t);
-			(void)ipc_get_str(&rd, skip, sizeof skip);
-			(void)ipc_get_i64(&rd, &t);
-			(void)ipc_get_str(&rd, skip, sizeof skip);
-			if (strcmp(f, fphex) == 0)
-				snprintf(name, 33, "%s", nm);
+			struct approver_item it;
+			read_approver(&rd, &it);
+			if (strcmp(it.fp, fphex) == 0)
+				snprintf(name, 33, "%s", it.name);
 		}
 		if (name[0] == 0)
 			log_errorx("the key in %s (fingerprint %s) belongs to no registered approver",
 				   a->key, fphex);
 	}
-	ipc_writer_fini(&w);
 	ipc_close(cl);
 	if (name[0] == 0)
 		goto out;
@@ -770,7 +771,6 @@ static int erase_device(struct er_args *a)
 static int erase_certificate(struct er_args *a)
 {
 	struct ipc_client *cl = NULL;
-	struct ipc_writer w;
 	struct ipc_msg m;
 	int rc = EXIT_FAIL;
 	const char *format = a->format != NULL ? a->format : "text";
@@ -779,9 +779,7 @@ static int erase_certificate(struct er_args *a)
 		log_errorx("--format is text (the signed certificate), json or pdf");
 		return EXIT_USAGE;
 	}
-	ipc_writer_init(&w, IPC_ERASE_CERTIFICATE, 1);
-	ipc_put_str(&w, a->arg);
-	if (erased_call(a, &cl, &w, &m) == 0) {
+	if (erased_call_simple(a, IPC_ERASE_CERTIFICATE, a->arg, &cl, &m) == 0) {
 		struct ipc_reader rd;
 		const uint8_t *p;
 		size_t n;
@@ -806,7 +804,6 @@ static int erase_certificate(struct er_args *a)
 		}
 		buf_fini(&json);
 	}
-	ipc_writer_fini(&w);
 	ipc_close(cl);
 	return rc;
 }
@@ -846,11 +843,9 @@ out:
 static int erase_list(struct er_args *a)
 {
 	struct ipc_client *cl = NULL;
-	struct ipc_writer w;
 	struct ipc_msg m;
 	int rc = EXIT_FAIL;
-	ipc_writer_init(&w, IPC_ERASE_LIST, 1);
-	if (erased_call(a, &cl, &w, &m) == 0) {
+	if (erased_call_simple(a, IPC_ERASE_LIST, NULL, &cl, &m) == 0) {
 		struct ipc_reader rd;
 		uint32_t n = 0;
 		ipc_reader_init(&rd, &m);
@@ -888,7 +883,6 @@ static int erase_list(struct er_args *a)
 			printf("]\n");
 		rc = EXIT_OK;
 	}
-	ipc_writer_fini(&w);
 	ipc_close(cl);
 	return rc;
 }

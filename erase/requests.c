@@ -594,22 +594,31 @@ static void fail_load(struct server *s, const struct peer_info *p, const struct 
 		daemon_fail(s, p, m, err, cap, "the request could not be read");
 }
 
+/* load() with its failure answered; 0, or the error already sent. */
+static int load_answered(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
+			 struct erased *e, const char *idhex, struct loaded *l)
+{
+	char why[512] = "";
+	struct daemon_capture cap;
+	daemon_capture_begin(&cap);
+	int err = load(e, idhex, l, why, sizeof why);
+	daemon_capture_end();
+	if (err != 0)
+		fail_load(s, p, m, err, &cap, why);
+	return err;
+}
+
 void erased_h_show(struct server *s, const struct peer_info *p, const struct ipc_msg *m,
 		   void *arg)
 {
 	struct erased *e = arg;
-	char idhex[2 * ERASE_ID_LEN + 1], why[512] = "";
+	char idhex[2 * ERASE_ID_LEN + 1];
 	struct loaded l;
-	struct daemon_capture cap;
 	if (read_id(m, idhex, sizeof idhex) != 0) {
 		server_error(s, p, m->reqid, EPROTO, "malformed request");
 		return;
 	}
-	daemon_capture_begin(&cap);
-	int err = load(e, idhex, &l, why, sizeof why);
-	daemon_capture_end();
-	if (err != 0) {
-		fail_load(s, p, m, err, &cap, why);
+	if (load_answered(s, p, m, e, idhex, &l) != 0) {
 		loaded_free(&l);
 		return;
 	}
@@ -677,7 +686,7 @@ void erased_h_execute(struct server *s, const struct peer_info *p, const struct 
 {
 	struct erased *e = arg;
 	struct ipc_reader rd;
-	char idhex[2 * ERASE_ID_LEN + 1], method[17], why[512] = "";
+	char idhex[2 * ERASE_ID_LEN + 1], method[17];
 	ipc_reader_init(&rd, m);
 	(void)ipc_get_str(&rd, idhex, sizeof idhex);
 	(void)ipc_get_str(&rd, method, sizeof method);
@@ -687,13 +696,9 @@ void erased_h_execute(struct server *s, const struct peer_info *p, const struct 
 	}
 	struct loaded l;
 	struct daemon_capture cap;
-	daemon_capture_begin(&cap);
-	int err = load(e, idhex, &l, why, sizeof why);
-	daemon_capture_end();
-	if (err != 0) {
-		fail_load(s, p, m, err, &cap, why);
+	int err = load_answered(s, p, m, e, idhex, &l);
+	if (err != 0)
 		goto out;
-	}
 	if (l.state == ERASE_DONE || l.state == ERASE_CANCELLED) {
 		server_error(s, p, m->reqid, EALREADY, "request %s is %s", idhex,
 			     erase_state_name(l.state));
@@ -770,13 +775,9 @@ void erased_h_approve(struct server *s, const struct peer_info *p, const struct 
 	}
 	struct loaded l;
 	struct daemon_capture cap;
-	daemon_capture_begin(&cap);
-	int err = load(e, idhex, &l, why, sizeof why);
-	daemon_capture_end();
-	if (err != 0) {
-		fail_load(s, p, m, err, &cap, why);
+	int err = load_answered(s, p, m, e, idhex, &l);
+	if (err != 0)
 		goto out;
-	}
 	if (l.state != ERASE_PENDING) {
 		server_error(s, p, m->reqid, EPERM, "request %s is %s: it takes no more approvals",
 			     idhex, erase_state_name(l.state));
