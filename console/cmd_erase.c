@@ -717,6 +717,7 @@ static int erase_execute(struct er_args *a)
 		printf("destruction %s started (%s overwrite); following it\n", a->arg, method);
 	bool show = progress_enabled(&a->c);
 	uint64_t start = console_now_ns();
+	unsigned wait_ms = 200;
 	for (;;) {
 		struct shown s;
 		if (erase_show(a, &s, false) != EXIT_OK)
@@ -737,8 +738,11 @@ static int erase_execute(struct er_args *a)
 		}
 		if (show && s.has_execution && s.x_phase[0])
 			progress_line(s.x_phase, s.x_files, "files", s.x_done, s.x_total, 0, start);
-		struct timespec ts = { 0, 200 * 1000 * 1000 };
+		/* Each look is a request, and recorded: look less often as it goes on (to 5 s). */
+		struct timespec ts = { (time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000 };
 		nanosleep(&ts, NULL);
+		if (wait_ms < 5000)
+			wait_ms = wait_ms * 3 / 2 < 5000 ? wait_ms * 3 / 2 : 5000;
 	}
 }
 

@@ -5,14 +5,16 @@
 # a sample tree and a dataset, gives it a policy, backs the tree up twice
 # as jobs of coffer-backupd, lists the snapshots and jobs, restores the
 # latest snapshot as a job of coffer-restored, verifies the restored tree
-# against the source and the repository, seals, exports and verifies the
-# audit trail of all of it, prints a summary and stops the
+# against the source and the repository, destroys a second dataset through
+# the approval process (two approvers, one signing offline with openssl,
+# and the supervisor) and verifies its certificate, seals, exports and
+# verifies the audit trail of all of it, prints a summary and stops the
 # daemons again.
 # Usage: scripts/demo.sh [WORKDIR]   (default: ./demo-work, recreated)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-build=$(scripts/build.sh release coffer coffer-backupd coffer-restored coffer-scheduler)
+build=$(scripts/build.sh release coffer coffer-backupd coffer-restored coffer-erased coffer-scheduler)
 bin=$build/console/coffer
 
 work=$(realpath -m "${1:-demo-work}")
@@ -88,6 +90,32 @@ echo "  contents, types, modes, sizes, mtimes and symlinks identical"
 step "coffer check --dataset records --read-data (direct mode, with the appliance's passphrase)"
 (unset COFFER_RUN_DIR && "$bin" check --dataset records --read-data)
 
+step "destruction of a second dataset: request, quorum, execution, certificate"
+mkdir -p "$work/drafts" "$work/keys"
+head -c 2000000 /dev/urandom >"$work/drafts/draft.bin"
+"$bin" dataset create drafts --level 1 --owner registry --quiet
+"$bin" backup --dataset drafts --quiet "$work/drafts"
+for n in ann ben sue; do
+	openssl genpkey -algorithm ED25519 -out "$work/keys/$n.pem" 2>/dev/null
+	openssl pkey -in "$work/keys/$n.pem" -pubout -out "$work/keys/$n.pub"
+done
+"$bin" approver add ann --pubkey "$work/keys/ann.pub" --role approver
+"$bin" approver add ben --pubkey "$work/keys/ben.pub" --role approver
+"$bin" approver add sue --pubkey "$work/keys/sue.pub" --role supervisor
+req=$("$bin" erase request --dataset drafts --reason "demo: the drafts are no longer needed" \
+	--legal-basis "records schedule 1.1" --statement-out "$work/drafts.statement" --quiet)
+echo "  request $req; statement to sign in $work/drafts.statement"
+"$bin" erase approve "$req" --key "$work/keys/ann.pem"
+openssl pkeyutl -sign -rawin -inkey "$work/keys/ben.pem" -in "$work/drafts.statement" \
+	-out "$work/ben.sig"
+"$bin" erase approve "$req" --signature "$work/ben.sig" --approver ben
+"$bin" erase approve "$req" --key "$work/keys/sue.pem"
+"$bin" erase execute "$req"
+"$bin" erase certificate "$req" --out "$work/certificate.txt"
+"$bin" erase certificate "$req" --format pdf --out "$work/certificate.pdf"
+"$bin" erase verify-certificate "$work/certificate.txt" \
+	--public-key "$work/appliance/state/audit/sign.pem"
+
 step "coffer audit: every operation above, sealed, checked from the initial key"
 "$bin" audit seal
 "$bin" audit export --to "$work/audit.export"
@@ -104,4 +132,5 @@ echo "  appliance:   $work/appliance (state, run, etc, log)"
 echo "  snapshots:   $snaps"
 echo "  restored to: $target$src"
 echo "  verified:    yes"
+echo "  destroyed:   dataset drafts; certificate $work/certificate.txt (and .pdf) verifies"
 echo "  audit trail: $work/audit.export verifies from $work/appliance/audit-initial.key"

@@ -11,6 +11,9 @@ packages=(
 	clang libclang-rt-14-dev   # libFuzzer and sanitizer runtimes
 	acl attr                   # setfacl/getfattr for the fidelity tests
 	python3                    # JSON and zip checks in the CLI tests
+	openssl                    # approvers' keys and offline signatures (demo, destruction tests)
+	e2fsprogs util-linux       # mkfs.ext4, losetup, mount: destruction tests on loop devices
+	qpdf                       # checks the certificate's PDF rendering
 )
 
 missing=()
