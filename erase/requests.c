@@ -711,6 +711,7 @@ void erased_h_execute(struct server *s, const struct peer_info *p, const struct 
 	}
 	struct erase_execution x = { .started = (int64_t)time(NULL), .executor_uid = p->uid };
 	user_name(p->uid, x.executor, sizeof x.executor);
+	bool method_given = method[0] != 0;
 	if (method[0] == 0)
 		/* The national suite's datasets follow the Chinese secrecy rules' pattern. */
 		snprintf(method, sizeof method, "%s", l.r.suite == SUITE_NATIONAL ? "bmb21" : "random");
@@ -730,6 +731,15 @@ void erased_h_execute(struct server *s, const struct peer_info *p, const struct 
 		if (err == 0 || err == -EEXIST)
 			err = erase_store_request_set_state(st, l.id, ERASE_PENDING, ERASE_EXECUTING,
 							    x.started);
+	} else if (l.r.scope == ERASE_SCOPE_DEVICE && method_given) {
+		/*
+		 * A device whose attempt failed (a Purge it does not support, say) may be
+		 * retried with another method: nothing of it counts as done yet.
+		 */
+		struct erase_execution was;
+		if (erase_store_execution_get(st, l.id, &was) == 0 &&
+		    strncmp(was.result, "failed", 6) == 0 && strcmp(was.method, x.method) != 0)
+			err = erase_store_execution_method(st, l.id, x.method);
 	}
 	if (err == 0)
 		err = erased_execute_queue(e, l.id);

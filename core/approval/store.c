@@ -579,3 +579,10 @@ int erase_store_certificate_get(struct erase_store *s, const uint8_t id[ERASE_ID
 	sqlite3_finalize(st);
 	return e;
 }
+
+int erase_store_execution_method(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				 const char *method)
+{
+	return execution_update(s, "UPDATE executions SET method = ?2, result = '' "
+				   "WHERE request = ?3 AND ?1 = 0", id, 0, 0, method);
+}

@@ -76,6 +76,9 @@ int erase_store_execution_file(struct erase_store *s, const uint8_t id[ERASE_ID_
 			       uint64_t bytes, bool direct);
 int erase_store_execution_finish(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
 				 int64_t when, const char *result);
+/* Another method for a retry (a device's failed attempt); clears the result. */
+int erase_store_execution_method(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],
+				 const char *method);
 
 /* The request's certificate of sanitization (docs/format/certificate.md). */
 int erase_store_certificate_put(struct erase_store *s, const uint8_t id[ERASE_ID_LEN],

@@ -93,6 +93,8 @@ coffer erase show "$REQ" --json | grep -q '"scope":"device"' || fail "not a devi
 refused "without its full quorum" coffer erase device "$DEV" --request "$REQ"
 approve_all "$REQ"
 refused "is not for device $MDEV" coffer erase device "$MDEV" --request "$REQ"
+# A loop device has no secure erase: Purge is refused, not claimed, and another method may follow.
+refused "failed: purge of $DEV failed" coffer erase device "$DEV" --request "$REQ" --method purge
 coffer erase device "$DEV" --request "$REQ" --method bmb21 >"$T/out" || fail "erase device: $(cat "$T/out")"
 grep -q "^ok: device $DEV (33554432 bytes) overwritten with bmb21 (0x00,0xff,random), Clear: passed" "$T/out" ||
 	fail "erase device said: $(cat "$T/out")"
