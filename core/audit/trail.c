@@ -483,9 +483,16 @@ int audit_init(const char *state_dir, uint32_t suite, const struct audit_params 
 	return e;
 }
 
-int audit_open(const char *state_dir, struct audit **out)
+/*
+ * A struct audit for STATE_DIR/audit with the directory and the lock file
+ * open, the lock with flags (O_RDWR for writers, O_RDONLY for readers).
+ * *out is set whenever it could be allocated, on error too (for the
+ * caller's message and audit_close).
+ */
+static int audit_alloc(const char *state_dir, int flags, struct audit **out)
 {
 	struct audit *a = calloc(1, sizeof *a);
+	*out = a;
 	if (a == NULL)
 		return -ENOMEM;
 	a->dfd = a->lockfd = a->trailfd = -1;
@@ -495,8 +502,17 @@ int audit_open(const char *state_dir, struct audit **out)
 		e = -ENAMETOOLONG;
 	if (e == 0 && (a->dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		e = -errno;
-	if (e == 0 && (a->lockfd = openat(a->dfd, "lock", O_RDWR | O_CLOEXEC)) < 0)
+	if (e == 0 && (a->lockfd = openat(a->dfd, "lock", flags | O_CLOEXEC)) < 0)
 		e = -errno;
+	return e;
+}
+
+int audit_open(const char *state_dir, struct audit **out)
+{
+	struct audit *a;
+	int e = audit_alloc(state_dir, O_RDWR, &a);
+	if (a == NULL)
+		return e;
 	if (e == 0 && (a->trailfd = openat(a->dfd, "trail", O_RDWR | O_CLOEXEC)) < 0)
 		e = -errno;
 	if (e == 0 && flock(a->lockfd, LOCK_EX) != 0)
@@ -631,20 +647,12 @@ int audit_export(struct audit *a, struct buf *out)
 
 int audit_export_files(const char *state_dir, struct buf *out)
 {
-	struct audit *a = calloc(1, sizeof *a);
+	struct audit *a;
 	struct stat st;
 	bool locked = false;
+	int e = audit_alloc(state_dir, O_RDONLY, &a);
 	if (a == NULL)
-		return -ENOMEM;
-	a->dfd = a->lockfd = a->trailfd = -1;
-	pthread_mutex_init(&a->mu, NULL);
-	int e = (a->key = secmem_alloc(32)) != NULL ? 0 : -ENOMEM;
-	if (e == 0 && (size_t)snprintf(a->dir, sizeof a->dir, "%s/audit", state_dir) >= sizeof a->dir)
-		e = -ENAMETOOLONG;
-	if (e == 0 && (a->dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		e = -errno;
-	if (e == 0 && (a->lockfd = openat(a->dfd, "lock", O_RDONLY | O_CLOEXEC)) < 0)
-		e = -errno;
+		return e;
 	/* Shared: no writer is half-way through an append, and a prune cannot swap the file. */
 	if (e == 0 && flock(a->lockfd, LOCK_SH) != 0)
 		e = -errno;
