@@ -74,6 +74,9 @@ int erased_issue_certificate(struct erased *e, const uint8_t id[16], char *why, 
 /* execute.c: the executor thread, one destruction at a time. */
 int erased_executor_start(struct erased *e);
 void erased_executor_stop(struct erased *e);
+/* What a repository holds: its packs, its regular files and their bytes. */
+void erased_repo_totals(struct erased *e, const char *repo, uint64_t *packs, uint64_t *files,
+			uint64_t *bytes);
 /* Queues request id; -EBUSY while another runs or waits. */
 int erased_execute_queue(struct erased *e, const uint8_t id[16]);
 /* Queues a request a crash or a stop left executing. */

@@ -86,7 +86,10 @@ struct walk {
 	const uint8_t *id;
 	enum wipe_method method;
 	bool count_only;
+	unsigned depth;                /* below the repository's directory */
+	bool in_data;                  /* inside its data/: the files are packs */
 	uint64_t files, bytes;         /* counted, or destroyed */
+	uint64_t packs;                /* counted */
 	uint64_t total;
 	int err;
 	char why[512];
@@ -119,11 +122,17 @@ static void destroy_dir(struct walk *w, int dfd, const char *name)
 		return;
 	}
 	struct dirent *de;
+	bool was_in_data = w->in_data;
+	if (w->depth == 1 && strcmp(name, "data") == 0)
+		w->in_data = true;
+	w->depth++;
 	while (w->err == 0 && (de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		destroy_at(w, dirfd(d), de->d_name);
 	}
+	w->depth--;
+	w->in_data = was_in_data;
 	closedir(d);
 	if (w->err != 0 || w->count_only)
 		return;
@@ -151,8 +160,11 @@ static void destroy_at(struct walk *w, int dfd, const char *name)
 		return;
 	}
 	if (w->count_only) {
-		w->files++;
-		w->bytes += S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+		if (S_ISREG(st.st_mode)) {
+			w->files++;
+			w->bytes += (uint64_t)st.st_size;
+			w->packs += w->in_data;
+		}
 		return;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -204,6 +216,16 @@ static int walk_repository(struct walk *w, const char *repo)
 	destroy_at(w, dfd, slash + 1);
 	close(dfd);
 	return w->err;
+}
+
+void erased_repo_totals(struct erased *e, const char *repo, uint64_t *packs, uint64_t *files,
+			uint64_t *bytes)
+{
+	struct walk w = { .e = e, .count_only = true };
+	(void)walk_repository(&w, repo);
+	*packs = w.packs;
+	*files = w.files;
+	*bytes = w.bytes;
 }
 
 /* ---- one execution ------------------------------------------------------------ */

@@ -4,11 +4,9 @@
  * (the dataset's ID, level, repository, key set, snapshot IDs, sites)
  * when it is made, and only that encoding is ever signed or counted.
  */
-#define _XOPEN_SOURCE 700
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,33 +82,6 @@ static int resolve_snapshot(const char *repo, const char *spec, char out[SNAPSHO
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* What a dataset's repository holds: the things a whole-dataset erasure overwrites. */
-static struct {
-	uint64_t packs, files, bytes;
-} walk;
-
-static int count_file(const char *path, const struct stat *st, int type, struct FTW *f)
-{
-	(void)f;
-	if (type == FTW_F && S_ISREG(st->st_mode)) {
-		walk.files++;
-		walk.bytes += (uint64_t)st->st_size;
-		if (strstr(path, "/data/") != NULL)
-			walk.packs++;
-	}
-	return 0;
-}
-
-/* Loop thread only (the counters are static). */
-static void repo_totals(const char *repo, uint64_t *packs, uint64_t *files, uint64_t *bytes)
-{
-	walk.packs = walk.files = walk.bytes = 0;
-	(void)nftw(repo, count_file, 16, FTW_PHYS);
-	*packs = walk.packs;
-	*files = walk.files;
-	*bytes = walk.bytes;
 }
 
 /* ---- erase request -------------------------------------------------------- */
@@ -625,7 +596,7 @@ void erased_h_show(struct server *s, const struct peer_info *p, const struct ipc
 	const struct erase_request *r = &l.r;
 	uint64_t packs = 0, files = 0, bytes = 0;
 	if ((l.state == ERASE_PENDING || l.state == ERASE_EXECUTING) && r->scope != ERASE_SCOPE_DEVICE)
-		repo_totals(r->repository, &packs, &files, &bytes);
+		erased_repo_totals(e, r->repository, &packs, &files, &bytes);
 	uint8_t digest[32];
 	char dhex[65];
 	struct buf st = { 0 };
