@@ -27,20 +27,29 @@ struct pack_writer *pack_writer_new(void);
 void pack_writer_free(struct pack_writer *w); /* accepts NULL */
 /*
  * Reserves room for n bytes of blobs, so a pack filled to a known target
- * is allocated once instead of grown by doubling. 0 or -ENOMEM.
+ * is allocated once instead of grown by doubling; the first reservation
+ * is aligned to STORE_PAD_ALIGN. 0 or -ENOMEM.
  */
 int pack_writer_reserve(struct pack_writer *w, size_t n);
 /* Appends a sealed blob; e->offset is assigned here. Copies e and sealed. */
 int pack_writer_add(struct pack_writer *w, struct blob_entry *e,
 		    const uint8_t *sealed, size_t sealed_len);
+/*
+ * Gives the memory of an empty writer past its first keep bytes back to
+ * the kernel (it stays mapped, for the next pack to fill again).
+ */
+void pack_writer_trim(struct pack_writer *w, size_t keep);
 /* Bytes of blob data so far (header not included). */
 size_t pack_writer_size(const struct pack_writer *w);
 size_t pack_writer_count(const struct pack_writer *w);
 /*
  * Seals the header under meta_key with key generation key_gen, appends
- * header and trailer, and hands out the whole file (*file, *file_len, owned
- * by the caller), its ID (SHA-256 of the file) and the entries (owned by
- * the caller, *n of them). The writer is reset and may be reused.
+ * header and trailer, and hands out the whole file (*file, *file_len: the
+ * writer's memory, valid until the writer is next used or freed), its ID
+ * (SHA-256 of the file) and the entries (owned by the caller, *n of them).
+ * *file has room for STORE_PAD_ALIGN - 1 bytes past *file_len: when it is
+ * aligned (pack_writer_reserve), it is a store_put_padded buffer. The
+ * writer is reset and may be reused; it keeps its memory.
  */
 int pack_writer_finish(struct pack_writer *w, const struct suite *s,
 		       const uint8_t meta_key[CRYPTO_KEY_LEN], uint32_t key_gen,

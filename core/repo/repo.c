@@ -621,12 +621,14 @@ int repo_meta_load(struct repo *r, enum store_kind k, const char *name, struct b
 }
 
 /* Stores a finished pack file under its ID (naming it on failure). */
-static int repo_pack_store(struct repo *r, const uint8_t *file, size_t len,
+static int repo_pack_store(struct repo *r, uint8_t *file, size_t len,
 			   const uint8_t id[32])
 {
 	char name[65];
 	repo_hex_name(id, name);
-	int e = store_put(r->store, STORE_PACK, name, file, len);
+	int e = (uintptr_t)file % STORE_PAD_ALIGN == 0
+			? store_put_padded(r->store, STORE_PACK, name, file, len)
+			: store_put(r->store, STORE_PACK, name, file, len);
 	if (e == -EEXIST) /* content-named: identical content already there */
 		e = 0;
 	if (e != 0)
@@ -652,7 +654,6 @@ int repo_pack_seal_store(struct repo *r, struct pack_writer *w, uint32_t key_gen
 		*file_len = len;
 	}
 	free(entries);
-	free(file);
 	return e;
 }
 

@@ -250,6 +250,8 @@ void repo_set_pack_size(struct repo *r, size_t bytes);
  * waits for every accepted blob. Call once, before saving.
  */
 int repo_set_threads(struct repo *r, size_t n);
+/* The sealing workers started by repo_set_threads (0: none). */
+size_t repo_thread_count(const struct repo *r);
 /* zstd level for new blobs (default 3; 0 disables compression). */
 void repo_set_zstd_level(struct repo *r, int level);
 

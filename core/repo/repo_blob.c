@@ -33,6 +33,8 @@ void repo_packs_fini(struct repo *r)
 		pack_writer_free(r->packers[i].w);
 		r->packers[i].w = NULL;
 	}
+	pack_writer_free(r->spare);
+	r->spare = NULL;
 	idset_free(r->pending);
 	r->pending = NULL;
 	index_packs_free(r->unindexed, r->n_unindexed);
@@ -178,7 +180,10 @@ static int repo_pack_add(struct repo *r, struct blob_entry *be, const uint8_t *s
 		 * is recorded. repo_flush waits for it: the caller counts as
 		 * busy until this returns.
 		 */
-		struct pack_writer *full = p->w, *fresh = pack_writer_new();
+		struct pack_writer *full = p->w, *fresh = r->spare;
+		r->spare = NULL;
+		if (fresh == NULL)
+			fresh = pack_writer_new();
 		if (fresh == NULL) {
 			e = repo_write_pack(r, p);
 		} else {
@@ -190,7 +195,14 @@ static int repo_pack_add(struct repo *r, struct blob_entry *be, const uint8_t *s
 			pthread_mutex_lock(&r->mu);
 			if (e == 0)
 				e = repo_pack_record(r, &ip, file_len);
-			pack_writer_free(full);
+			/* At most two data packs' memory exists: the open one and
+			 * this one, kept for the next. */
+			if (r->spare == NULL) {
+				/* What the next pack surely fills stays. */
+				pack_writer_trim(full, 0);
+				r->spare = full;
+			} else
+				pack_writer_free(full);
 		}
 	}
 	if (e != 0)
@@ -412,6 +424,11 @@ static void *repo_seal_worker(void *arg)
 	pthread_mutex_unlock(&r->mu);
 	seal_bufs_fini(&b);
 	return NULL;
+}
+
+size_t repo_thread_count(const struct repo *r)
+{
+	return r->n_workers;
 }
 
 int repo_set_threads(struct repo *r, size_t n)

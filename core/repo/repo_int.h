@@ -66,6 +66,9 @@ struct repo {
 	size_t n_index_files;
 	uint8_t (*index_files)[32];
 	struct repo_packer packers[2]; /* [0] data blobs, [1] tree blobs */
+	/* A data pack writer whose pack is stored, kept with its memory for
+	 * the next data pack (see repo_pack_add). */
+	struct pack_writer *spare;
 	/*
 	 * IDs accepted in this session and not yet in the index: queued for
 	 * sealing, being sealed, or in an open pack. Deduplication checks it

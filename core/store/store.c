@@ -7,6 +7,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "store/store_int.h"
@@ -48,6 +49,16 @@ int store_put(struct store *s, enum store_kind k, const char *name,
 	if (!store_name_valid(k, name) || (data == NULL && len != 0))
 		return -EINVAL;
 	return s->ops->put(s, k, name, data, len);
+}
+
+int store_put_padded(struct store *s, enum store_kind k, const char *name,
+		     void *data, size_t len)
+{
+	if (!store_name_valid(k, name) || data == NULL || (uintptr_t)data % STORE_PAD_ALIGN != 0)
+		return -EINVAL;
+	if (s->ops->put_padded == NULL)
+		return s->ops->put(s, k, name, data, len);
+	return s->ops->put_padded(s, k, name, data, len);
 }
 
 int store_get(struct store *s, enum store_kind k, const char *name,

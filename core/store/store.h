@@ -31,6 +31,9 @@ struct store_ops {
 	const char *name;
 	int (*put)(struct store *s, enum store_kind k, const char *name,
 		   const void *data, size_t len);
+	/* Optional: put of a padded buffer (store_put_padded); NULL: put. */
+	int (*put_padded)(struct store *s, enum store_kind k, const char *name,
+			  void *data, size_t len);
 	int (*get)(struct store *s, enum store_kind k, const char *name,
 		   struct buf *out);
 	int (*get_range)(struct store *s, enum store_kind k, const char *name,
@@ -69,6 +72,19 @@ int store_mem_new(struct store **out);
  */
 int store_put(struct store *s, enum store_kind k, const char *name,
 	      const void *data, size_t len);
+/*
+ * Buffers that store_put_padded takes: aligned to this, and writable up
+ * to the next multiple of it past len.
+ */
+#define STORE_PAD_ALIGN 4096u
+/*
+ * As store_put, for a large object in such a buffer (the bytes past len
+ * are overwritten with zeros). The local store then writes it with
+ * O_DIRECT where the filesystem allows: no copy into the page cache,
+ * which for packs was a tenth of a large backup's CPU time.
+ */
+int store_put_padded(struct store *s, enum store_kind k, const char *name,
+		     void *data, size_t len);
 /* Reads a whole object, appending to out. */
 int store_get(struct store *s, enum store_kind k, const char *name,
 	      struct buf *out);

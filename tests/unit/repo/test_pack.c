@@ -20,6 +20,7 @@
 
 #include "repo/blob.h"
 #include "repo/pack.h"
+#include "store/store.h"
 #include "util/buf.h"
 
 struct keys {
@@ -78,9 +79,13 @@ static void make_pack(struct pack *pk, size_t nblobs, uint32_t key_gen)
 		assert_int_equal(pack_writer_size(w), before + sealed.len);
 	}
 	assert_int_equal(pack_writer_count(w), nblobs);
-	assert_int_equal(pack_writer_finish(w, pk->s, pk->k.meta, key_gen, &pk->file,
+	uint8_t *lent;
+	assert_int_equal(pack_writer_finish(w, pk->s, pk->k.meta, key_gen, &lent,
 					    &pk->len, pk->id, &pk->entries, &pk->n), 0);
 	assert_int_equal(pk->n, nblobs);
+	/* the file is the writer's until it is used again: keep a copy */
+	assert_non_null(pk->file = malloc(pk->len));
+	memcpy(pk->file, lent, pk->len);
 	/* the writer is reset */
 	assert_int_equal(pack_writer_count(w), 0);
 	assert_int_equal(pack_writer_size(w), 0);
@@ -489,7 +494,6 @@ static void test_writer_rules(void **state)
 	assert_int_equal(pack_writer_finish(w, s, key, 3, &file, &len, id, &es, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(len, 256 + 12 + 2 * PACK_ENTRY_LEN + AEAD_OVERHEAD + PACK_TRAILER_LEN);
-	free(file);
 	free(es);
 	/* reusable after finish */
 	assert_int_equal(pack_writer_add(w, &e, sealed, 128), 0);
@@ -503,7 +507,16 @@ static void test_writer_rules(void **state)
 	assert_int_equal(n2, 1);
 	assert_int_equal(kg, 3);
 	free(es2);
-	free(file);
+	free(es);
+	pack_writer_free(w);
+	/* a fresh writer's reservation is aligned, and the file has room for
+	 * the padding store_put_padded writes */
+	assert_non_null(w = pack_writer_new());
+	assert_int_equal(pack_writer_reserve(w, 1000), 0);
+	assert_int_equal(pack_writer_add(w, &e, sealed, 128), 0);
+	assert_int_equal(pack_writer_finish(w, s, key, 3, &file, &len, id, &es, &n), 0);
+	assert_int_equal((uintptr_t)file % STORE_PAD_ALIGN, 0);
+	memset(file + len, 0, STORE_PAD_ALIGN - len % STORE_PAD_ALIGN); /* ASan: in bounds */
 	free(es);
 	pack_writer_free(w);
 	pack_writer_free(NULL);

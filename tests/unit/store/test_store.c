@@ -522,6 +522,134 @@ static void test_local_create_rules(void **state)
 	assert_null(s2);
 }
 
+/* ---- store_put_padded ------------------------------------------------- */
+
+static size_t pad_round(size_t len)
+{
+	return (len + STORE_PAD_ALIGN - 1) / STORE_PAD_ALIGN * STORE_PAD_ALIGN;
+}
+
+/* A store_put_padded buffer of len pseudo-random bytes, the padding 0xa5. */
+static uint8_t *padded_new(size_t len, uint32_t seed)
+{
+	size_t cap = pad_round(len ? len : 1);
+	uint8_t *p = aligned_alloc(STORE_PAD_ALIGN, cap);
+	uint32_t x = seed * 2654435761u + 1;
+
+	assert_non_null(p);
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1664525u + 1013904223u;
+		p[i] = (uint8_t)(x >> 24);
+	}
+	memset(p + len, 0xa5, cap - len);
+	return p;
+}
+
+/* Puts len bytes padded under name; reads them back exactly. */
+static void put_padded_and_check(struct fixture *f, const char *name, size_t len,
+				 uint32_t seed)
+{
+	uint8_t *p = padded_new(len, seed);
+	uint8_t *copy = malloc(len ? len : 1);
+	uint8_t tail[64];
+	struct buf b = { 0 };
+	uint64_t sz = 0;
+
+	assert_non_null(copy);
+	memcpy(copy, p, len);
+	assert_int_equal(store_put_padded(f->s, STORE_PACK, name, p, len), 0);
+	/* The content is untouched (only padding may be overwritten). */
+	assert_memory_equal(p, copy, len);
+	assert_int_equal(store_size(f->s, STORE_PACK, name, &sz), 0);
+	assert_int_equal(sz, len);
+	assert_int_equal(store_get(f->s, STORE_PACK, name, &b), 0);
+	assert_int_equal(b.len, len);
+	assert_memory_equal(b.data, copy, len);
+	if (len >= sizeof tail) {
+		assert_int_equal(store_get_range(f->s, STORE_PACK, name, len - sizeof tail,
+						 sizeof tail, tail), 0);
+		assert_memory_equal(tail, copy + len - sizeof tail, sizeof tail);
+	}
+	/* Nothing past len: the padding was cut off again. */
+	assert_int_equal(store_get_range(f->s, STORE_PACK, name, len, 1, tail), -EIO);
+	if (f->local) {
+		char path[600];
+		struct stat sb;
+		snprintf(path, sizeof path, "%s/data/%.2s/%s", f->dir, name, name);
+		assert_int_equal(stat(path, &sb), 0);
+		assert_int_equal(sb.st_size, len);
+		assert_int_equal(sb.st_mode & 0777, 0600);
+	}
+	/* Write-once, as store_put. */
+	assert_int_equal(store_put_padded(f->s, STORE_PACK, name, p, len), -EEXIST);
+	buf_fini(&b);
+	free(copy);
+	free(p);
+}
+
+static void test_put_padded(void **state)
+{
+	struct fixture *f = *state;
+	char name[65];
+	/* Above and below the local store's O_DIRECT threshold (1 MiB), at
+	 * it, and whole blocks (no padding at all). */
+	static const size_t lens[] = {
+		(3u << 20) + 123, 1000, 1u << 20, (1u << 20) - 1, 2u << 20, 4096, 1,
+	};
+
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		snprintf(name, sizeof name, "%02zx%062zx", i + 0x10, lens[i]);
+		put_padded_and_check(f, name, lens[i], (uint32_t)i + 1);
+	}
+	if (f->local) {
+		char path[600];
+		snprintf(path, sizeof path, "%s/tmp", f->dir);
+		assert_int_equal(count_entries(path), 0);
+	}
+	/* Other kinds go through too. */
+	uint8_t *p = padded_new(5000, 99);
+	struct buf b = { 0 };
+	assert_int_equal(store_put_padded(f->s, STORE_INDEX, "abcdef", p, 5000), 0);
+	assert_int_equal(store_get(f->s, STORE_INDEX, "abcdef", &b), 0);
+	assert_int_equal(b.len, 5000);
+	free(p);
+	p = padded_new(5000, 99);
+	assert_memory_equal(b.data, p, 5000);
+	buf_fini(&b);
+	free(p);
+}
+
+static void test_put_padded_refused(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = (2u << 20) + 5;
+	uint8_t *p = padded_new(len + STORE_PAD_ALIGN, 3);
+	uint64_t sz;
+
+	/* Not aligned: refused, nothing stored. */
+	assert_int_equal(store_put_padded(f->s, STORE_PACK, HEX64, p + 1, len), -EINVAL);
+	assert_int_equal(store_put_padded(f->s, STORE_PACK, HEX64, p + 512, len), -EINVAL);
+	assert_int_equal(store_put_padded(f->s, STORE_PACK, HEX64, p + 16, 1000), -EINVAL);
+	assert_int_equal(store_size(f->s, STORE_PACK, HEX64, &sz), -ENOENT);
+	/* NULL (even empty) and bad names, as store_put. */
+	assert_int_equal(store_put_padded(f->s, STORE_PACK, HEX64, NULL, 0), -EINVAL);
+	assert_int_equal(store_put_padded(f->s, STORE_PACK, "0", p, 10), -EINVAL);
+	assert_int_equal(store_put_padded(f->s, STORE_PACK, "ABCD", p, 10), -EINVAL);
+	assert_int_equal(store_put_padded(f->s, STORE_PACK, "../x", p, 10), -EINVAL);
+	assert_int_equal(store_put_padded(f->s, (enum store_kind)99, "ab", p, 10), -EINVAL);
+	/* An object put plainly is not replaced by a padded put. */
+	assert_int_equal(store_put(f->s, STORE_PACK, PACK7F, "old", 3), 0);
+	assert_int_equal(store_put_padded(f->s, STORE_PACK, PACK7F, p, len), -EEXIST);
+	assert_int_equal(store_size(f->s, STORE_PACK, PACK7F, &sz), 0);
+	assert_int_equal(sz, 3);
+	if (f->local) {
+		char path[600];
+		snprintf(path, sizeof path, "%s/tmp", f->dir);
+		assert_int_equal(count_entries(path), 0);
+	}
+	free(p);
+}
+
 #define BOTH(t)                                                        \
 	cmocka_unit_test_setup_teardown(t, setup_mem, teardown),       \
 	cmocka_unit_test_setup_teardown(t, setup_local, teardown)
@@ -540,6 +668,8 @@ int main(void)
 		BOTH(test_list),
 		BOTH(test_list_stop),
 		BOTH(test_list_remove),
+		BOTH(test_put_padded),
+		BOTH(test_put_padded_refused),
 		cmocka_unit_test_setup_teardown(test_local_junk_not_listed, setup_local, teardown),
 		cmocka_unit_test_setup_teardown(test_local_layout, setup_local, teardown),
 		cmocka_unit_test_setup_teardown(test_local_reopen, setup_local, teardown),
