@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Room in the buffer past one largest chunk, without a base. */
+#define CHUNK_STREAM_SLACK (1u << 20)
 /* Bytes the chunker's gear hash depends on (GEAR_WINDOW in chunker.c). */
 #define CHUNK_GEAR_WINDOW 64
 
@@ -52,9 +54,10 @@ struct chunk_stream *chunk_stream_new(struct repo *r)
 		return NULL;
 	cs->r = r;
 	cs->cp = repo_chunker(r);
-	/* Twice the largest chunk: a full chunk can always be cut with room
-	 * left for the next read. */
-	cs->cap = 2 * (size_t)cs->cp->max_size;
+	/* The largest chunk and a read's worth: a full chunk can always be
+	 * cut with room left for the next read. Cutting along a base needs
+	 * more (chunk_stream_set_base). */
+	cs->cap = (size_t)cs->cp->max_size + CHUNK_STREAM_SLACK;
 	cs->buf = malloc(cs->cap);
 	if (cs->buf == NULL) {
 		free(cs);
@@ -113,6 +116,21 @@ void chunk_stream_set_base(struct chunk_stream *cs, const struct node *old)
 			return;
 		cs->base = nb;
 		cs->cap_base = old->n_extents;
+	}
+	/* Deciding a cut at an old boundary may need the old chunk and the
+	 * next one buffered (chunk_stream_find): two largest chunks. Without
+	 * that room no base is used, which only costs deltas. */
+	size_t want = 2 * (size_t)cs->cp->max_size;
+	if (cs->cap < want) {
+		uint8_t *nb = malloc(want);
+		if (nb == NULL)
+			return;
+		if (cs->len)
+			memcpy(nb, cs->buf + cs->start, cs->len);
+		free(cs->buf);
+		cs->buf = nb;
+		cs->start = 0;
+		cs->cap = want;
 	}
 	memcpy(cs->base, old->extents, old->n_extents * sizeof *cs->base);
 	cs->n_base = old->n_extents;
