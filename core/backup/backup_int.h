@@ -2,6 +2,9 @@
 #ifndef COFFER_BACKUP_BACKUP_INT_H
 #define COFFER_BACKUP_BACKUP_INT_H
 
+#include <stdbool.h>
+#include <sys/stat.h>
+
 #include "backup/backup.h"
 
 /*
@@ -26,6 +29,16 @@ int backup_commit(struct repo *r, struct snapshot *s, const struct snapshot_stat
  * or the next backup would see every directory it listed as changed.
  */
 int backup_openat(int dirfd, const char *name, int flags);
+/* The messages about one source entry, shared by every reader of files. */
+void backup_warn_vanished(const char *path);
+void backup_warn_replaced(const char *path);
+void backup_warn_changed(const char *path);
+/* "cannot read PATH: WHAT: ERROR"; the caller counts it. */
+void backup_report_error(const char *path, int err, const char *what);
+/* Same inode of a regular file: what was opened is what was listed. */
+bool backup_same_inode(const struct stat *now, const struct stat *listed);
+/* Same size, mtime and ctime: the content did not change meanwhile. */
+bool backup_same_content_stat(const struct stat *now, const struct stat *listed);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t backup_now_ns(void);
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "backup/prefetch.h"
+#include "backup/smallfile.h"
 #include "fs/fsmeta.h"
 #include "io/engine.h"
 #include "util/escape.h"
@@ -44,6 +45,7 @@ struct walk {
 	struct backup_progress pg;
 	uint64_t last_progress;
 	struct prefetch *pf;   /* may be NULL: no read-ahead */
+	struct smallfiles *sf; /* may be NULL: small files read here */
 	struct buf path; /* current path, escaped, for messages only; NUL-terminated */
 };
 
@@ -99,10 +101,44 @@ static const char *path_str(struct walk *w)
 	return w->path.data ? (const char *)w->path.data : "/";
 }
 
+void backup_report_error(const char *path, int err, const char *what)
+{
+	log_errorx("cannot read %s: %s%s%s", path, what, *what ? ": " : "", coffer_strerror(err));
+}
+
+void backup_warn_vanished(const char *path)
+{
+	log_warnx("%s vanished during the backup", path);
+}
+
+void backup_warn_replaced(const char *path)
+{
+	log_warnx("%s was replaced while being backed up", path);
+}
+
+void backup_warn_changed(const char *path)
+{
+	log_warnx("%s changed while being backed up; its content is marked inconsistent", path);
+}
+
+bool backup_same_inode(const struct stat *now, const struct stat *listed)
+{
+	return now->st_ino == listed->st_ino && now->st_dev == listed->st_dev &&
+	       S_ISREG(now->st_mode);
+}
+
+bool backup_same_content_stat(const struct stat *now, const struct stat *listed)
+{
+	return now->st_size == listed->st_size &&
+	       now->st_mtim.tv_sec == listed->st_mtim.tv_sec &&
+	       now->st_mtim.tv_nsec == listed->st_mtim.tv_nsec &&
+	       now->st_ctim.tv_sec == listed->st_ctim.tv_sec &&
+	       now->st_ctim.tv_nsec == listed->st_ctim.tv_nsec;
+}
+
 static void walk_item_error(struct walk *w, int err, const char *what)
 {
-	log_errorx("cannot read %s: %s%s%s", path_str(w), what, *what ? ": " : "",
-		   coffer_strerror(err));
+	backup_report_error(path_str(w), err, what);
 	w->st.errors++;
 }
 
@@ -228,15 +264,14 @@ static int walk_file_content(struct walk *w, int dirfd, const char *name,
 		 * a restore never creates a file that looks whole but is not. */
 		int err = -errno;
 		if (err == -ENOENT)
-			log_warnx("%s vanished during the backup", path_str(w));
+			backup_warn_vanished(path_str(w));
 		else
 			walk_item_error(w, err, "open");
 		return 1;
 	}
 	struct stat st1;
-	if (fstat(fd, &st1) != 0 || st1.st_ino != st0->st_ino || st1.st_dev != st0->st_dev ||
-	    !S_ISREG(st1.st_mode)) {
-		log_warnx("%s was replaced while being backed up", path_str(w));
+	if (fstat(fd, &st1) != 0 || !backup_same_inode(&st1, st0)) {
+		backup_warn_replaced(path_str(w));
 		close(fd);
 		return 1;
 	}
@@ -263,11 +298,7 @@ static int walk_file_content(struct walk *w, int dirfd, const char *name,
 	if (e == 0)
 		e = chunk_stream_finish(w->cs, n);
 	struct stat st2;
-	bool changed = short_read || fstat(fd, &st2) != 0 || st2.st_size != st0->st_size ||
-		       st2.st_mtim.tv_sec != st0->st_mtim.tv_sec ||
-		       st2.st_mtim.tv_nsec != st0->st_mtim.tv_nsec ||
-		       st2.st_ctim.tv_sec != st0->st_ctim.tv_sec ||
-		       st2.st_ctim.tv_nsec != st0->st_ctim.tv_nsec;
+	bool changed = short_read || fstat(fd, &st2) != 0 || !backup_same_content_stat(&st2, st0);
 	close(fd);
 	if (e != 0)
 		return e;
@@ -275,8 +306,7 @@ static int walk_file_content(struct walk *w, int dirfd, const char *name,
 		walk_item_error(w, src_err, "read");
 		n->flags |= NODE_F_INCOMPLETE;
 	} else if (changed) {
-		log_warnx("%s changed while being backed up; its content is marked "
-			  "inconsistent", path_str(w));
+		backup_warn_changed(path_str(w));
 		n->flags |= NODE_F_CHANGED;
 	}
 	return 0;
@@ -288,16 +318,18 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 /*
  * Backs up the entry `name` in dirfd into *n. `old` is the same entry in
  * the parent snapshot, or NULL. Returns 0 (n filled), 1 (entry skipped:
- * vanished or unreadable, already reported) or a negative errno that
- * aborts the backup (repository failure).
+ * vanished or unreadable, already reported), WALK_TO_POOL (only when
+ * st_out is given: n filled but for the content of a small file, for the
+ * caller to give the pool with *st_out) or a negative errno that aborts the backup (repository failure).
  */
+#define WALK_TO_POOL 2
 static int walk_node(struct walk *w, int dirfd, const char *name, const struct node *old,
-		     struct node *n)
+		     struct node *n, struct stat *st_out)
 {
 	struct stat st;
-	int e = fsmeta_read(dirfd, name, n, &st);
+	int e = fsmeta_read_since(dirfd, name, old, n, &st);
 	if (e == -ENOENT) {
-		log_warnx("%s vanished during the backup", path_str(w));
+		backup_warn_vanished(path_str(w));
 		return 1;
 	}
 	if (e == -ENOMEM)
@@ -313,6 +345,10 @@ static int walk_node(struct walk *w, int dirfd, const char *name, const struct n
 		if (file_unchanged(n, old) && extents_known(w, old)) {
 			w->pg.bytes_done += n->size;
 			return copy_extents(n, old);
+		}
+		if (st_out != NULL && smallfiles_wants(w->sf, &st)) {
+			*st_out = st;
+			return WALK_TO_POOL;
 		}
 		e = walk_file_content(w, dirfd, name, &st, old, n);
 		if (e == 1)
@@ -330,7 +366,7 @@ static int walk_node(struct walk *w, int dirfd, const char *name, const struct n
 		if (dfd < 0) {
 			int err = -errno;
 			if (err == -ENOENT) {
-				log_warnx("%s vanished during the backup", path_str(w));
+				backup_warn_vanished(path_str(w));
 				return 1;
 			}
 			walk_item_error(w, err, "open directory");
@@ -405,12 +441,40 @@ static int read_names(int fd, char ***names_out, size_t *n_out)
 	return 0;
 }
 
+/* Counts the pool's outcomes and drops the entries it left out. */
+static void walk_pool_results(struct walk *w, struct tree *t, struct smallfile_result *res)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		struct node *n = &t->nodes[i];
+		smallfile_result_report(&res[i]);
+		if (res[i].error)
+			w->st.errors++;
+		if (res[i].skipped) {
+			w->st.files--;
+			w->st.bytes -= n->size;
+			node_fini(n);
+			continue;
+		}
+		if (res[i].pooled) {
+			w->pg.bytes_done += n->size;
+			w->st.bytes_read += res[i].bytes_read;
+		}
+		if (kept != i)
+			t->nodes[kept] = *n;
+		kept++;
+	}
+	t->n = kept;
+}
+
 static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 		    uint8_t subtree[BLOB_ID_LEN])
 {
 	struct tree old = { 0 }, t = { 0 };
 	char **names = NULL;
 	size_t n_names = 0;
+	struct smallfile_batch batch = { 0 };
+	struct smallfile_result *res = NULL;
 	int e;
 	if (old_subtree != NULL && repo_tree_load(w->r, old_subtree, &old) != 0)
 		tree_init(&old); /* a damaged parent only costs re-reading */
@@ -419,6 +483,16 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 			goto out;
 		walk_item_error(w, e, "list directory");
 		e = 0; /* stored as an empty directory */
+	}
+	/* Nodes given to the pool must not move until it is done with them. */
+	if (n_names > 0 && w->sf != NULL) {
+		t.nodes = calloc(n_names, sizeof *t.nodes);
+		res = calloc(n_names, sizeof *res);
+		if (t.nodes == NULL || res == NULL) {
+			e = -ENOMEM;
+			goto out;
+		}
+		t.cap = n_names;
 	}
 	struct prefetch_dir *pd = prefetch_dir_new(w->pf, fd);
 	for (size_t i = 0; i < n_names && i < WALK_PREFETCH_WINDOW; i++)
@@ -436,21 +510,36 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 		size_t len = strlen(names[i]);
 		size_t saved = path_push(w, (const uint8_t *)names[i], len);
 		struct node n = { 0 };
-		e = walk_node(w, fd, names[i], tree_find(&old, (const uint8_t *)names[i], len), &n);
-		if (e == 0)
+		struct stat st;
+		const struct node *o = tree_find(&old, (const uint8_t *)names[i], len);
+		e = walk_node(w, fd, names[i], o, &n, &st);
+		if (e == WALK_TO_POOL) {
+			size_t k = t.n;
+			e = tree_add(&t, &n); /* within t.cap: the node stays put */
+			if (e == 0)
+				e = smallfiles_submit(w->sf, &batch, fd, names[i], &st, o,
+						      &t.nodes[k], path_str(w), &res[k]);
+		} else if (e == 0) {
 			e = tree_add(&t, &n);
-		else if (e == 1)
+		} else if (e == 1) {
 			e = 0;
+		}
 		node_fini(&n);
 		path_pop(w, saved);
 		walk_progress(w, false);
 	}
 	prefetch_dir_put(pd);
+	int pe = smallfiles_wait(w->sf, &batch);
+	if (e == 0)
+		e = pe;
+	if (res != NULL)
+		walk_pool_results(w, &t, res);
 	if (e == 0) {
 		tree_sort(&t); /* readdir order is arbitrary; trees are canonical */
 		e = repo_tree_save(w->r, &t, subtree);
 	}
 out:
+	free(res);
 	for (size_t i = 0; i < n_names; i++)
 		free(names[i]);
 	free(names);
@@ -535,7 +624,7 @@ static int walk_vdir(struct walk *w, int fd, const struct vdir *v, const uint8_t
 		const struct node *o = tree_find(&old, (const uint8_t *)k->name, len);
 		struct node n = { 0 };
 		if (k->target) {
-			e = walk_node(w, fd, k->name, o, &n);
+			e = walk_node(w, fd, k->name, o, &n, NULL);
 		} else {
 			struct stat st;
 			e = fsmeta_read(fd, k->name, &n, &st);
@@ -735,6 +824,7 @@ int backup_paths(struct repo *r, char *const *paths, size_t n_paths,
 		return e;
 	w.cs = chunk_stream_new(r);
 	w.pf = prefetch_new(WALK_PREFETCH_THREADS);
+	w.sf = smallfiles_new(r, (unsigned)repo_thread_count(r));
 	s.paths = calloc(n_paths ? n_paths : 1, sizeof *s.paths);
 	if (w.cs == NULL || s.paths == NULL) {
 		e = -ENOMEM;
@@ -785,6 +875,7 @@ out:
 	repo_unlock(r);
 	vdir_fini(&root);
 	snapshot_fini(&s);
+	smallfiles_free(w.sf);
 	prefetch_free(w.pf);
 	chunk_stream_free(w.cs);
 	buf_fini(&w.path);

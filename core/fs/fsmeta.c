@@ -464,20 +464,9 @@ out:
 	return r;
 }
 
-/*
- * Fills everything but the name from fd (O_PATH when is_path, else real).
- * dirfd/name, when given, allow the no-/proc fallback for xattrs.
- */
-static int read_common(int fd, bool is_path, int dirfd, const char *name, struct node *n,
-		       struct stat *st)
+/* The part of a node that comes from the stat alone. */
+static int fill_from_stat(const struct stat *st, struct node *n)
 {
-	char path[PROC_FD_PATH_LEN];
-	struct xt x = { NULL, fd };
-	int plain = -1;
-	int r;
-
-	if (fstat(fd, st) != 0)
-		return -errno;
 	n->type = (uint8_t)node_type_of(st->st_mode);
 	if (n->type == 0)
 		return -EINVAL;
@@ -500,6 +489,25 @@ static int read_common(int fd, bool is_path, int dirfd, const char *name, struct
 	n->nlink = (uint32_t)st->st_nlink;
 	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
 		n->rdev = st->st_rdev;
+	return 0;
+}
+
+/*
+ * Fills everything but the name from fd (O_PATH when is_path, else real).
+ * dirfd/name, when given, allow the no-/proc fallback for xattrs.
+ */
+static int read_common(int fd, bool is_path, int dirfd, const char *name, struct node *n,
+		       struct stat *st)
+{
+	char path[PROC_FD_PATH_LEN];
+	struct xt x = { NULL, fd };
+	int plain = -1;
+	int r;
+
+	if (fstat(fd, st) != 0)
+		return -errno;
+	if ((r = fill_from_stat(st, n)) != 0)
+		return r;
 	if (S_ISLNK(st->st_mode)) {
 		r = read_link(fd, st, n);
 		if (r < 0)
@@ -580,6 +588,79 @@ int fsmeta_read(int dirfd, const char *name, struct node *n, struct stat *st)
 	r = read_common(fd, true, dirfd, name, &tmp, &s);
 	close(fd);
 out:
+	if (r < 0) {
+		node_fini(&tmp);
+		return r;
+	}
+	*n = tmp;
+	if (st != NULL)
+		*st = s;
+	return 0;
+}
+
+/*
+ * Whether st shows the entry old describes, untouched since: the kernel
+ * sets ctime on every change of an inode (content, mode, owner, link
+ * count, xattrs and ACLs), and no system call sets it back, so an equal
+ * ctime on the same inode of the same type and size means the symlink
+ * target and xattrs old recorded are still the entry's own.
+ */
+static bool stat_untouched(const struct stat *st, const struct node *old)
+{
+	return old != NULL && old->type == node_type_of(st->st_mode) &&
+	       old->inode == (uint64_t)st->st_ino &&
+	       old->ctime.sec == st->st_ctim.tv_sec &&
+	       old->ctime.nsec == (uint32_t)st->st_ctim.tv_nsec &&
+	       old->mtime.sec == st->st_mtim.tv_sec &&
+	       old->mtime.nsec == (uint32_t)st->st_mtim.tv_nsec &&
+	       (!S_ISREG(st->st_mode) || old->size == (uint64_t)st->st_size) &&
+	       (!S_ISLNK(st->st_mode) || old->link_len == (uint64_t)st->st_size);
+}
+
+static int copy_link_and_xattrs(const struct node *old, struct node *n)
+{
+	if (old->link_len > 0) {
+		if ((n->link = malloc(old->link_len)) == NULL)
+			return -ENOMEM;
+		memcpy(n->link, old->link, old->link_len);
+		n->link_len = old->link_len;
+	}
+	if (old->n_xattrs == 0)
+		return 0;
+	if ((n->xattrs = calloc(old->n_xattrs, sizeof *n->xattrs)) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < old->n_xattrs; i++, n->n_xattrs++) {
+		const struct xattr *a = &old->xattrs[i];
+		struct xattr *b = &n->xattrs[i];
+		if ((b->name = strdup(a->name)) == NULL ||
+		    (a->len > 0 && (b->value = malloc(a->len)) == NULL)) {
+			free(b->name);
+			return -ENOMEM;
+		}
+		if (a->len > 0)
+			memcpy(b->value, a->value, a->len);
+		b->len = a->len;
+	}
+	return 0;
+}
+
+int fsmeta_read_since(int dirfd, const char *name, const struct node *old, struct node *n,
+		      struct stat *st)
+{
+	struct stat s;
+	if (old == NULL)
+		return fsmeta_read(dirfd, name, n, st);
+	if (fstatat(dirfd, name, &s, AT_SYMLINK_NOFOLLOW) != 0)
+		return -errno;
+	if (!stat_untouched(&s, old))
+		return fsmeta_read(dirfd, name, n, st);
+	struct node tmp;
+	memset(&tmp, 0, sizeof tmp);
+	int r = set_name(&tmp, (const uint8_t *)name, strlen(name));
+	if (r == 0)
+		r = fill_from_stat(&s, &tmp);
+	if (r == 0)
+		r = copy_link_and_xattrs(old, &tmp);
 	if (r < 0) {
 		node_fini(&tmp);
 		return r;

@@ -314,24 +314,23 @@ static int uring_files_batch(struct uring_ctx *c, struct io_file_req *r, unsigne
 			continue;
 		}
 		res[i] = 0;
-		if (r[i].cap == 0)
-			continue;
-		struct io_uring_sqe *s = sqe_get(c);
-		if (s == NULL) {
-			e = -EIO;
-			goto out;
+		struct io_uring_sqe *s;
+		if (r[i].cap != 0) {
+			if ((s = sqe_get(c)) == NULL) {
+				e = -EIO;
+				goto out;
+			}
+			/* One read of at most 1 GiB; the rest, if any, by pread below. */
+			unsigned want_len = r[i].cap < (1u << 30) ? (unsigned)r[i].cap : 1u << 30;
+			io_uring_prep_read(s, fd[i], r[i].buf, want_len, 0);
+			io_uring_sqe_set_data64(s, i);
+			waits++;
 		}
-		/* One read of at most 1 GiB; the rest, if any, by pread below. */
-		unsigned want_len = r[i].cap < (1u << 30) ? (unsigned)r[i].cap : 1u << 30;
-		io_uring_prep_read(s, fd[i], r[i].buf, want_len, 0);
-		io_uring_sqe_set_data64(s, i);
-		waits++;
 		if (r[i].readahead > r[i].cap && r[i].stx.stx_size > r[i].cap) {
 			uint64_t ra = r[i].readahead - r[i].cap;
 			if (ra > (1u << 30))
 				ra = 1u << 30;
-			s = sqe_get(c);
-			if (s == NULL) {
+			if ((s = sqe_get(c)) == NULL) {
 				e = -EIO;
 				goto out;
 			}

@@ -570,6 +570,263 @@ static void test_deep_path(void **state)
 		close(fds[i]);
 }
 
+/* ---- fsmeta_read_since ------------------------------------------------- */
+
+/* Sets a user.* xattr; false if this filesystem has none (ENOTSUP). */
+static bool try_user_xattr(int dirfd, const char *name, const char *xn, const char *v)
+{
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW);
+	char p[64];
+	int r;
+
+	assert_true(fd >= 0);
+	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+	r = setxattr(p, xn, v, strlen(v), 0);
+	close(fd);
+	if (r != 0 && errno == ENOTSUP)
+		return false;
+	assert_int_equal(r, 0);
+	return true;
+}
+
+/*
+ * Everything fsmeta reads, the name and ctime included; atime only if
+ * asked (reading a symlink's target may set it).
+ */
+static void assert_node_same_as(const struct node *a, const struct node *b, bool atime)
+{
+	struct node bb = *b;
+
+	if (!atime)
+		bb.atime = a->atime;
+	assert_meta_equal(a, &bb, true);
+	assert_int_equal(a->name_len, b->name_len);
+	assert_memory_equal(a->name, b->name, a->name_len);
+	assert_int_equal(a->ctime.sec, b->ctime.sec);
+	assert_int_equal(a->ctime.nsec, b->ctime.nsec);
+	assert_int_equal(a->size, b->size);
+	assert_int_equal(a->inode, b->inode);
+	assert_int_equal(a->dev, b->dev);
+	assert_int_equal(a->nlink, b->nlink);
+	assert_int_equal(a->flags, b->flags);
+	assert_int_equal(a->n_extents, 0);
+	assert_int_equal(b->n_extents, 0);
+}
+
+static void assert_node_same(const struct node *a, const struct node *b)
+{
+	assert_node_same_as(a, b, true);
+}
+
+/*
+ * Sets xn to v on name, again until its ctime differs from old's: with
+ * coarse timestamps two changes in one clock tick share a ctime.
+ */
+static void change_xattr(int dirfd, const char *name, const char *xn, const char *v,
+			 const struct node *old)
+{
+	struct stat st;
+
+	for (int i = 0; i < 200; i++) {
+		set_xattr_at(dirfd, name, xn, v, strlen(v));
+		assert_int_equal(fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+		if (st.st_ctim.tv_sec != old->ctime.sec ||
+		    (uint32_t)st.st_ctim.tv_nsec != old->ctime.nsec)
+			return;
+		usleep(5000);
+	}
+	fail_msg("ctime of %s never changed", name);
+}
+
+static void test_read_since_file(void **state)
+{
+	struct fixture *f = *state;
+	struct node old, n, again;
+	struct stat st0, st1;
+	const struct xattr *x;
+
+	make_file(f->fd, "f", "some content", 0640);
+	if (!try_user_xattr(f->fd, "f", "user.k", "v1")) {
+		print_message("no user xattrs on %s: not testing fsmeta_read_since\n", f->dir);
+		skip();
+	}
+	set_xattr_at(f->fd, "f", "user.a", "first", 5);
+	set_times(f->fd, "f", 1500000000, 1, 1600000000, 2);
+	assert_int_equal(fsmeta_read(f->fd, "f", &old, &st0), 0);
+	assert_int_equal(old.n_xattrs, 2);
+
+	/* Untouched: the same node, and the same stat. */
+	assert_int_equal(fsmeta_read_since(f->fd, "f", &old, &n, &st1), 0);
+	assert_node_same(&old, &n);
+	assert_int_equal(n.mode, 0640);
+	assert_int_equal(n.mtime.sec, 1600000000);
+	assert_int_equal(n.mtime.nsec, 2);
+	assert_int_equal(st1.st_ino, st0.st_ino);
+	assert_int_equal(st1.st_size, 12);
+	assert_int_equal(st1.st_ctim.tv_sec, st0.st_ctim.tv_sec);
+	assert_int_equal(st1.st_ctim.tv_nsec, st0.st_ctim.tv_nsec);
+	/* Its own copies: old may go first (ASan checks the rest). */
+	assert_ptr_not_equal(n.xattrs, old.xattrs);
+	assert_ptr_not_equal(n.xattrs[0].name, old.xattrs[0].name);
+	assert_ptr_not_equal(n.xattrs[0].value, old.xattrs[0].value);
+	assert_ptr_not_equal(n.user, old.user);
+	/* st may be NULL. */
+	assert_int_equal(fsmeta_read_since(f->fd, "f", &n, &again, NULL), 0);
+	assert_node_same(&n, &again);
+	node_fini(&again);
+
+	/* The xattr changed (which sets ctime): read again, not taken from old. */
+	change_xattr(f->fd, "f", "user.k", "v2-longer", &old);
+	assert_int_equal(fsmeta_read_since(f->fd, "f", &old, &again, &st1), 0);
+	x = find_xattr(&again, "user.k");
+	assert_non_null(x);
+	assert_int_equal(x->len, 9);
+	assert_memory_equal(x->value, "v2-longer", 9);
+	assert_int_equal(again.n_xattrs, 2);
+	assert_int_equal(again.ctime.sec, st1.st_ctim.tv_sec);
+	assert_int_equal(again.ctime.nsec, st1.st_ctim.tv_nsec);
+	assert_true(again.ctime.sec != old.ctime.sec || again.ctime.nsec != old.ctime.nsec);
+	node_fini(&again);
+
+	/* With the node of that read as old, the new value stays. */
+	assert_int_equal(fsmeta_read(f->fd, "f", &again, NULL), 0);
+	node_fini(&n);
+	assert_int_equal(fsmeta_read_since(f->fd, "f", &again, &n, NULL), 0);
+	x = find_xattr(&n, "user.k");
+	assert_non_null(x);
+	assert_memory_equal(x->value, "v2-longer", 9);
+	assert_node_same(&again, &n);
+	node_fini(&again);
+	node_fini(&n);
+	node_fini(&old);
+}
+
+static void test_read_since_symlink(void **state)
+{
+	struct fixture *f = *state;
+	struct node plain, since, fresh;
+	struct stat st;
+
+	assert_int_equal(symlinkat("some/where/else", f->fd, "l"), 0);
+	set_times(f->fd, "l", 1000000000, 5, 1100000000, 6);
+	assert_int_equal(fsmeta_read(f->fd, "l", &plain, NULL), 0);
+	assert_int_equal(plain.type, NODE_SYMLINK);
+	assert_int_equal(plain.mtime.sec, 1100000000);
+	assert_int_equal(plain.mtime.nsec, 6);
+
+	/* old == NULL: exactly fsmeta_read (whose readlink may have set the
+	 * atime meanwhile, so that is not compared). */
+	assert_int_equal(fsmeta_read_since(f->fd, "l", NULL, &fresh, &st), 0);
+	assert_node_same_as(&plain, &fresh, false);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(fresh.link_len, 15);
+	assert_memory_equal(fresh.link, "some/where/else", 15);
+
+	/* Untouched: the same target, its own copy. */
+	assert_int_equal(fsmeta_read_since(f->fd, "l", &plain, &since, &st), 0);
+	assert_node_same_as(&plain, &since, false);
+	assert_int_equal(since.size, 0);
+	assert_ptr_not_equal(since.link, plain.link);
+	assert_int_equal(since.link_len, 15);
+	assert_memory_equal(since.link, "some/where/else", 15);
+	/* Its times are the stat's own, not old's. */
+	assert_int_equal(since.atime.sec, st.st_atim.tv_sec);
+	assert_int_equal(since.atime.nsec, st.st_atim.tv_nsec);
+	node_fini(&since);
+	node_fini(&fresh);
+
+	/* Replaced by another symlink (the inode number is often reused at
+	 * once): the new target, not old's. */
+	assert_int_equal(unlinkat(f->fd, "l", 0), 0);
+	assert_int_equal(symlinkat("some/where/ELSE", f->fd, "l"), 0);
+	assert_int_equal(fsmeta_read_since(f->fd, "l", &plain, &since, &st), 0);
+	assert_int_equal(since.inode, st.st_ino);
+	assert_int_equal(since.link_len, 15);
+	assert_memory_equal(since.link, "some/where/ELSE", 15);
+	node_fini(&since);
+
+	/* An entry that is gone: -ENOENT, with or without old. */
+	assert_int_equal(fsmeta_read_since(f->fd, "absent", &plain, &since, NULL), -ENOENT);
+	assert_int_equal(fsmeta_read_since(f->fd, "absent", NULL, &since, NULL), -ENOENT);
+	node_fini(&plain);
+}
+
+/* An old node that is not this entry's (another type, another inode)
+ * must not lend its target or xattrs. */
+static void test_read_since_other_old(void **state)
+{
+	struct fixture *f = *state;
+	struct node file, dir, fake, n;
+	struct stat st;
+
+	make_file(f->fd, "f", "data", 0600);
+	if (!try_user_xattr(f->fd, "f", "user.real", "yes")) {
+		print_message("no user xattrs on %s: not testing fsmeta_read_since\n", f->dir);
+		skip();
+	}
+	assert_int_equal(mkdirat(f->fd, "d", 0750), 0);
+	assert_int_equal(fsmeta_read(f->fd, "f", &file, NULL), 0);
+	assert_int_equal(fsmeta_read(f->fd, "d", &dir, NULL), 0);
+
+	/* old is a directory's node: the file is read as a file. */
+	assert_int_equal(fsmeta_read_since(f->fd, "f", &dir, &n, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_node_same(&file, &n);
+	assert_int_equal(n.type, NODE_FILE);
+	assert_int_equal(n.size, 4);
+	assert_int_equal(n.mode, 0600);
+	assert_non_null(find_xattr(&n, "user.real"));
+	node_fini(&n);
+	/* And the other way round. */
+	assert_int_equal(fsmeta_read_since(f->fd, "d", &file, &n, NULL), 0);
+	assert_node_same(&dir, &n);
+	assert_int_equal(n.type, NODE_DIR);
+	assert_null(find_xattr(&n, "user.real"));
+	node_fini(&n);
+
+	/* The file's own stat fields, each with one thing wrong, and xattrs
+	 * that are not the file's: every mismatch means a real read. */
+	for (int k = 0; k < 5; k++) {
+		fake = file;
+		fake.xattrs = calloc(1, sizeof *fake.xattrs);
+		assert_non_null(fake.xattrs);
+		fake.xattrs[0].name = "user.fake";
+		fake.xattrs[0].value = (uint8_t *)"no";
+		fake.xattrs[0].len = 2;
+		fake.n_xattrs = 1;
+		switch (k) {
+		case 0: fake.type = NODE_DIR; break;
+		case 1: fake.inode++; break;
+		case 2: fake.ctime.nsec ^= 1; break;
+		case 3: fake.mtime.sec--; break;
+		case 4: fake.size++; break;
+		}
+		assert_int_equal(fsmeta_read_since(f->fd, "f", &fake, &n, NULL), 0);
+		assert_null(find_xattr(&n, "user.fake"));
+		assert_non_null(find_xattr(&n, "user.real"));
+		assert_node_same(&file, &n);
+		node_fini(&n);
+		free(fake.xattrs);
+	}
+	/* The unaltered stat fields with the same fake xattrs: taken from
+	 * old, as documented (one stat, no xattr read). */
+	fake = file;
+	fake.xattrs = calloc(1, sizeof *fake.xattrs);
+	assert_non_null(fake.xattrs);
+	fake.xattrs[0].name = "user.fake";
+	fake.xattrs[0].value = (uint8_t *)"no";
+	fake.xattrs[0].len = 2;
+	fake.n_xattrs = 1;
+	assert_int_equal(fsmeta_read_since(f->fd, "f", &fake, &n, NULL), 0);
+	assert_int_equal(n.n_xattrs, 1);
+	assert_non_null(find_xattr(&n, "user.fake"));
+	node_fini(&n);
+	free(fake.xattrs);
+
+	node_fini(&dir);
+	node_fini(&file);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -585,6 +842,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test(test_owner_names),
 		cmocka_unit_test_setup_teardown(test_deep_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_since_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_since_symlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_since_other_old, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
