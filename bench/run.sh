@@ -76,12 +76,13 @@ need_pkgs() {
 }
 scripts/deps.sh
 need_pkgs restic borgbackup fio time linux-source openssl xz-utils
-if ! build=$(scripts/build.sh release coffer 2>"$work/log/build.log"); then
+if ! build=$(scripts/build.sh release coffer coffer_bound 2>"$work/log/build.log"); then
 	tail -n 30 "$work/log/build.log" >&2
 	echo "building coffer failed; see $work/log/build.log" >&2
 	exit 1
 fi
 coffer=$PWD/$build/console/coffer
+bound_tool=$PWD/$build/bench/coffer_bound
 tarball=$(find /usr/src -maxdepth 1 -name "linux-source-*.tar.xz" | sort -V | tail -n1)
 [ -n "$tarball" ] || { echo "no /usr/src/linux-source-*.tar.xz after installing linux-source" >&2; exit 1; }
 
@@ -298,6 +299,7 @@ fio_report() {
 	echo "$w" | awk -F';' '{ printf "  sequential write 1 MiB QD8  %8.0f MiB/s\n", $48 / 1024 }'
 	r=$(fio_job --rw=read --bs=1M --iodepth=8)
 	echo "$r" | awk -F';' '{ printf "  sequential read  1 MiB QD8  %8.0f MiB/s\n", $7 / 1024 }'
+	echo "$r" | awk -F';' '{ printf "%.1f\n", $7 / 1024 }' >"$seqread_file"
 	r=$(fio_job --rw=randread --bs=4k --iodepth=1)
 	echo "$r" | awk -F';' '{ printf "  random read      4 KiB QD1  %8.0f IOPS (%.0f MiB/s)\n", $8, $7 / 1024 }'
 	r=$(fio_job --rw=randread --bs=4k --iodepth=32)
@@ -305,9 +307,31 @@ fio_report() {
 	wipe "$fio_file"
 }
 
+# The other half of issue 3's bound for the large-file backup: what the
+# cores together can chunk, MAC, compress and encrypt with coffer's own
+# primitives and settings, in memory (bench/bound.c). The bound is the
+# smaller of this and the disk's sequential read.
+bound_report() {
+	local mib
+	mib=$(awk -v s="$lsize" 'BEGIN { m = int(s / 1048576); print (m < 256) ? m : 256 }')
+	echo
+	echo "cores (coffer_bound: chunk + MAC + compress + encrypt in memory, all cores, medians of 3):"
+	if ! "$bound_tool" -m "$mib" "$large/random.bin" "$large/text.log" >"$run/bound.out" 2>>"$log"; then
+		echo "  coffer_bound failed (see $log); no bound for the large-file backup"
+		return 0
+	fi
+	grep -v '^bound ' "$run/bound.out" | sed 's/^/  /'
+	awk '$1 == "bound" && $2 == "total" { for (i = 3; i <= NF; i++) if ($i ~ /^combined_mibs=/) {
+		sub(/^combined_mibs=/, "", $i); print $i } }' "$run/bound.out" >"$cores_file"
+}
+
 # ---- measuring --------------------------------------------------------------
 
 results=$work/log/$(basename "$log" .log).results
+seqread_file=$work/log/$(basename "$log" .log).seqread
+cores_file=$work/log/$(basename "$log" .log).cores
+: >"$seqread_file"
+: >"$cores_file"
 : >"$results"
 warnings=$work/log/$(basename "$log" .log).warnings
 : >"$warnings"
@@ -449,6 +473,7 @@ changed_files=0
 	[ "$avail" -ge "$need" ] || echo "WARNING: the run may fill the disk" >&2
 	echo
 	fio_report
+	case ,$groups, in *,large,*) bound_report ;; esac
 } | tee "$work/log/$(basename "$log" .log).report"
 
 for round in $(seq 1 "$rounds"); do
@@ -470,7 +495,8 @@ done
 {
 	echo
 	echo "medians of $rounds round(s); spread = (max - min) / median of the wall time"
-	awk -v writes="$writes" -v groups="$groups" -v cf="$changed_files" '
+	awk -v writes="$writes" -v groups="$groups" -v cf="$changed_files" \
+		-v seqread="$(cat "$seqread_file")" -v cores="$(cat "$cores_file")" -v lsize="${lsize:-0}" '
 	function median(a, n,   i, j, t) {
 		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
 			if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -516,6 +542,18 @@ done
 				writes, writes * 4096 / 1048576
 			for (t = 1; t <= 3; t++)
 				printf "  %-7s %8.1f x\n", tools[t], G["large inplace " tools[t]] / (writes * 4096)
+		}
+		if (cnt["large initial coffer"] && W["large initial coffer"] > 0) {
+			rate = 2 * lsize / 1048576 / W["large initial coffer"]
+			printf "\nlarge-file initial backup: coffer %.0f MiB/s", rate
+			if (seqread > 0 && cores > 0) {
+				bound = (seqread < cores) ? seqread : cores
+				printf " = %.0f %% of the machine'"'"'s bound %.0f MiB/s\n", 100 * rate / bound, bound
+				printf "  (min of disk sequential read %.0f and the cores'"'"' rate %.0f MiB/s; target 80 %%)\n",
+					seqread, cores
+			} else {
+				printf " (no bound: fio or coffer_bound failed)\n"
+			}
 		}
 		if (cf)
 			printf "\nchanged re-backup: %d files of the tree changed per round\n", cf
