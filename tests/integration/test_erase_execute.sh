@@ -268,13 +268,13 @@ EXEC=$!
 BG_PIDS+=("$EXEC")
 # Kill the daemon once some, not all, files are gone.
 for _ in $(seq 1 400); do
-	left=$(find "$REPO_C" -type f 2>/dev/null | wc -l)
+	left=$( (find "$REPO_C" -type f 2>/dev/null || true) | wc -l)
 	[ "$left" -lt "$files_before" ] && break
 	sleep 0.01
 done
 daemon_kill erased
 wait "$EXEC" 2>/dev/null || true
-left=$(find "$REPO_C" -type f 2>/dev/null | wc -l)
+left=$( (find "$REPO_C" -type f 2>/dev/null || true) | wc -l)
 coffer dataset show C | grep -q shredded || fail "C does not look destroyed after the crash"
 expect_rc 1 coffer restore --dataset C latest --target "$T/outC" 2>/dev/null
 daemon_start erased
