@@ -965,12 +965,6 @@ static int ain_node_copy(struct node *dst, const struct node *src)
 	if ((dst->user = strdup(src->user ? src->user : "")) == NULL ||
 	    (dst->group = strdup(src->group ? src->group : "")) == NULL)
 		goto fail;
-	if (src->link_len) {
-		if ((dst->link = malloc(src->link_len)) == NULL)
-			goto fail;
-		memcpy(dst->link, src->link, src->link_len);
-		dst->link_len = src->link_len;
-	}
 	if (src->n_extents) {
 		dst->extents = malloc(src->n_extents * sizeof *dst->extents);
 		if (dst->extents == NULL)
@@ -978,24 +972,8 @@ static int ain_node_copy(struct node *dst, const struct node *src)
 		memcpy(dst->extents, src->extents, src->n_extents * sizeof *dst->extents);
 		dst->n_extents = src->n_extents;
 	}
-	if (src->n_xattrs) {
-		dst->xattrs = calloc(src->n_xattrs, sizeof *dst->xattrs);
-		if (dst->xattrs == NULL)
-			goto fail;
-		for (size_t i = 0; i < src->n_xattrs; i++) {
-			const struct xattr *s = &src->xattrs[i];
-			struct xattr *d = &dst->xattrs[i];
-
-			d->name = strdup(s->name);
-			d->value = malloc(s->len ? s->len : 1);
-			dst->n_xattrs = i + 1;
-			if (d->name == NULL || d->value == NULL)
-				goto fail;
-			if (s->len)
-				memcpy(d->value, s->value, s->len);
-			d->len = s->len;
-		}
-	}
+	if (node_copy_link_xattrs(dst, src) < 0)
+		goto fail;
 	return 0;
 fail:
 	node_fini(dst);

@@ -320,7 +320,8 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
  * the parent snapshot, or NULL. Returns 0 (n filled), 1 (entry skipped:
  * vanished or unreadable, already reported), WALK_TO_POOL (only when
  * st_out is given: n filled but for the content of a small file, for the
- * caller to give the pool with *st_out) or a negative errno that aborts the backup (repository failure).
+ * caller to give the pool with *st_out) or a negative errno that aborts
+ * the backup (repository failure).
  */
 #define WALK_TO_POOL 2
 static int walk_node(struct walk *w, int dirfd, const char *name, const struct node *old,

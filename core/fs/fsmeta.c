@@ -617,33 +617,6 @@ static bool stat_untouched(const struct stat *st, const struct node *old)
 	       (!S_ISLNK(st->st_mode) || old->link_len == (uint64_t)st->st_size);
 }
 
-static int copy_link_and_xattrs(const struct node *old, struct node *n)
-{
-	if (old->link_len > 0) {
-		if ((n->link = malloc(old->link_len)) == NULL)
-			return -ENOMEM;
-		memcpy(n->link, old->link, old->link_len);
-		n->link_len = old->link_len;
-	}
-	if (old->n_xattrs == 0)
-		return 0;
-	if ((n->xattrs = calloc(old->n_xattrs, sizeof *n->xattrs)) == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < old->n_xattrs; i++, n->n_xattrs++) {
-		const struct xattr *a = &old->xattrs[i];
-		struct xattr *b = &n->xattrs[i];
-		if ((b->name = strdup(a->name)) == NULL ||
-		    (a->len > 0 && (b->value = malloc(a->len)) == NULL)) {
-			free(b->name);
-			return -ENOMEM;
-		}
-		if (a->len > 0)
-			memcpy(b->value, a->value, a->len);
-		b->len = a->len;
-	}
-	return 0;
-}
-
 int fsmeta_read_since(int dirfd, const char *name, const struct node *old, struct node *n,
 		      struct stat *st)
 {
@@ -660,7 +633,7 @@ int fsmeta_read_since(int dirfd, const char *name, const struct node *old, struc
 	if (r == 0)
 		r = fill_from_stat(&s, &tmp);
 	if (r == 0)
-		r = copy_link_and_xattrs(old, &tmp);
+		r = node_copy_link_xattrs(&tmp, old);
 	if (r < 0) {
 		node_fini(&tmp);
 		return r;

@@ -415,21 +415,26 @@ static int dump_field(struct ipc_reader *rd, const struct ipc_field *f, struct b
 	int64_t i64;
 	const uint8_t *p;
 	size_t n;
+	/* A value is formatted only once it was read: a failed get leaves it unset. */
 	switch (f->kind) {
 	case IPC_U8:
-		e = ipc_get_u8(rd, &u8);
+		if ((e = ipc_get_u8(rd, &u8)) != 0)
+			return e;
 		snprintf(num, sizeof num, "%u", (unsigned)u8);
 		break;
 	case IPC_U32:
-		e = ipc_get_u32(rd, &u32);
+		if ((e = ipc_get_u32(rd, &u32)) != 0)
+			return e;
 		snprintf(num, sizeof num, "%u", (unsigned)u32);
 		break;
 	case IPC_U64:
-		e = ipc_get_u64(rd, &u64);
+		if ((e = ipc_get_u64(rd, &u64)) != 0)
+			return e;
 		snprintf(num, sizeof num, "%llu", (unsigned long long)u64);
 		break;
 	case IPC_I64:
-		e = ipc_get_i64(rd, &i64);
+		if ((e = ipc_get_i64(rd, &i64)) != 0)
+			return e;
 		snprintf(num, sizeof num, "%lld", (long long)i64);
 		break;
 	case IPC_STR:
@@ -451,7 +456,7 @@ static int dump_field(struct ipc_reader *rd, const struct ipc_field *f, struct b
 	case IPC_LIST:
 		return -EPROTO;
 	}
-	return e == 0 ? buf_put(out, num, strlen(num)) : e;
+	return buf_put(out, num, strlen(num));
 }
 
 int ipc_dump(const struct ipc_msg *m, struct buf *out)

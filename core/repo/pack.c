@@ -63,6 +63,20 @@ struct pack_writer *pack_writer_new(void)
 	return calloc(1, sizeof(struct pack_writer));
 }
 
+/* Maps the data to cap bytes (a multiple of pages), or grows it there. 0 or -ENOMEM. */
+static int pack_map(struct pack_writer *w, size_t cap)
+{
+	void *p = w->data.data == NULL
+			  ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				 -1, 0)
+			  : mremap(w->data.data, w->data.cap, cap, MREMAP_MAYMOVE);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	w->data.data = p;
+	w->data.cap = cap;
+	return 0;
+}
+
 /* Room for need more bytes of data. 0 or -ENOMEM. */
 static int pack_room(struct pack_writer *w, size_t need)
 {
@@ -73,14 +87,7 @@ static int pack_room(struct pack_writer *w, size_t need)
 	size_t cap = w->data.cap ? w->data.cap * 2 : (64u << 10);
 	while (cap - w->data.len < need)
 		cap *= 2;
-	void *p = w->data.data == NULL
-			  ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-			  : mremap(w->data.data, w->data.cap, cap, MREMAP_MAYMOVE);
-	if (p == MAP_FAILED)
-		return -ENOMEM;
-	w->data.data = p;
-	w->data.cap = cap;
-	return 0;
+	return pack_map(w, cap);
 }
 
 void pack_writer_free(struct pack_writer *w)
@@ -125,11 +132,10 @@ int pack_writer_add(struct pack_writer *w, struct blob_entry *e,
 	return 0;
 }
 
-void pack_writer_trim(struct pack_writer *w, size_t keep)
+void pack_writer_trim(struct pack_writer *w)
 {
-	size_t from = (keep + STORE_PAD_ALIGN - 1) / STORE_PAD_ALIGN * STORE_PAD_ALIGN;
-	if (w->data.len == 0 && w->data.data != NULL && from < w->data.cap)
-		(void)madvise(w->data.data + from, w->data.cap - from, MADV_DONTNEED);
+	if (w->data.len == 0 && w->data.data != NULL)
+		(void)madvise(w->data.data, w->data.cap, MADV_DONTNEED);
 }
 
 size_t pack_writer_size(const struct pack_writer *w)
@@ -156,16 +162,9 @@ static void pack_trailer_make(uint8_t t[PACK_TRAILER_LEN], uint32_t header_len)
  */
 int pack_writer_reserve(struct pack_writer *w, size_t n)
 {
-	if (w->data.data == NULL && n > 0) {
-		/* Exactly what is asked for (rounded to pages), not doubled. */
-		size_t cap = (n + STORE_PAD_ALIGN - 1) / STORE_PAD_ALIGN * STORE_PAD_ALIGN;
-		void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			return -ENOMEM;
-		w->data.data = p;
-		w->data.cap = cap;
-		return 0;
-	}
+	/* Exactly what is asked for (rounded to pages), not doubled. */
+	if (w->data.data == NULL && n > 0)
+		return pack_map(w, store_padded_len(n));
 	return n > w->data.len ? pack_room(w, n - w->data.len) : 0;
 }
 

@@ -35,10 +35,10 @@ int pack_writer_reserve(struct pack_writer *w, size_t n);
 int pack_writer_add(struct pack_writer *w, struct blob_entry *e,
 		    const uint8_t *sealed, size_t sealed_len);
 /*
- * Gives the memory of an empty writer past its first keep bytes back to
- * the kernel (it stays mapped, for the next pack to fill again).
+ * Gives all the memory of an empty writer back to the kernel (it stays
+ * mapped, for the next pack to fill again).
  */
-void pack_writer_trim(struct pack_writer *w, size_t keep);
+void pack_writer_trim(struct pack_writer *w);
 /* Bytes of blob data so far (header not included). */
 size_t pack_writer_size(const struct pack_writer *w);
 size_t pack_writer_count(const struct pack_writer *w);
@@ -47,9 +47,9 @@ size_t pack_writer_count(const struct pack_writer *w);
  * header and trailer, and hands out the whole file (*file, *file_len: the
  * writer's memory, valid until the writer is next used or freed), its ID
  * (SHA-256 of the file) and the entries (owned by the caller, *n of them).
- * *file has room for STORE_PAD_ALIGN - 1 bytes past *file_len: when it is
- * aligned (pack_writer_reserve), it is a store_put_padded buffer. The
- * writer is reset and may be reused; it keeps its memory.
+ * *file is page-aligned with room for STORE_PAD_ALIGN - 1 bytes past
+ * *file_len: a store_put_padded buffer. The writer is reset and may be
+ * reused; it keeps its memory.
  */
 int pack_writer_finish(struct pack_writer *w, const struct suite *s,
 		       const uint8_t meta_key[CRYPTO_KEY_LEN], uint32_t key_gen,

@@ -626,9 +626,7 @@ static int repo_pack_store(struct repo *r, uint8_t *file, size_t len,
 {
 	char name[65];
 	repo_hex_name(id, name);
-	int e = (uintptr_t)file % STORE_PAD_ALIGN == 0
-			? store_put_padded(r->store, STORE_PACK, name, file, len)
-			: store_put(r->store, STORE_PACK, name, file, len);
+	int e = store_put_padded(r->store, STORE_PACK, name, file, len);
 	if (e == -EEXIST) /* content-named: identical content already there */
 		e = 0;
 	if (e != 0)

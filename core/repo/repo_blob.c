@@ -198,8 +198,9 @@ static int repo_pack_add(struct repo *r, struct blob_entry *be, const uint8_t *s
 			/* At most two data packs' memory exists: the open one and
 			 * this one, kept for the next. */
 			if (r->spare == NULL) {
-				/* What the next pack surely fills stays. */
-				pack_writer_trim(full, 0);
+				/* Every page goes back (MADV_DONTNEED); the
+				 * mapping stays for the next pack to fill. */
+				pack_writer_trim(full);
 				r->spare = full;
 			} else
 				pack_writer_free(full);

@@ -158,6 +158,34 @@ void node_fini(struct node *n)
 	memset(n, 0, sizeof *n);
 }
 
+int node_copy_link_xattrs(struct node *dst, const struct node *src)
+{
+	if (src->link_len > 0) {
+		if ((dst->link = malloc(src->link_len)) == NULL)
+			return -ENOMEM;
+		memcpy(dst->link, src->link, src->link_len);
+		dst->link_len = src->link_len;
+	}
+	if (src->n_xattrs == 0)
+		return 0;
+	if ((dst->xattrs = calloc(src->n_xattrs, sizeof *dst->xattrs)) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < src->n_xattrs; i++) {
+		const struct xattr *s = &src->xattrs[i];
+		struct xattr *d = &dst->xattrs[i];
+
+		d->name = strdup(s->name);
+		d->value = malloc(s->len ? s->len : 1);
+		dst->n_xattrs = i + 1;
+		if (d->name == NULL || d->value == NULL)
+			return -ENOMEM;
+		if (s->len > 0)
+			memcpy(d->value, s->value, s->len);
+		d->len = s->len;
+	}
+	return 0;
+}
+
 void tree_init(struct tree *t)
 {
 	t->nodes = NULL;

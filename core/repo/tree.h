@@ -86,6 +86,8 @@ struct tree {
 };
 
 void node_fini(struct node *n);
+/* Copies src's link target and xattrs into dst's empty ones; 0 or -ENOMEM (then node_fini dst). */
+int node_copy_link_xattrs(struct node *dst, const struct node *src);
 void tree_init(struct tree *t);
 void tree_fini(struct tree *t);
 /* Sorts nodes by name (call before encoding trees built in any order). */

@@ -77,6 +77,11 @@ int store_put(struct store *s, enum store_kind k, const char *name,
  * to the next multiple of it past len.
  */
 #define STORE_PAD_ALIGN 4096u
+/* len rounded up to STORE_PAD_ALIGN: the length store_put_padded writes. */
+static inline size_t store_padded_len(size_t len)
+{
+	return (len + STORE_PAD_ALIGN - 1) & ~(size_t)(STORE_PAD_ALIGN - 1);
+}
 /*
  * As store_put, for a large object in such a buffer (the bytes past len
  * are overwritten with zeros). The local store then writes it with

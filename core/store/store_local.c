@@ -199,7 +199,7 @@ static int local_tmp_open(struct store_local *s, char name[LOCAL_TMP_NAME_MAX],
  */
 static int local_write_direct(int fd, uint8_t *data, size_t len)
 {
-	size_t padded = (len + STORE_PAD_ALIGN - 1) / STORE_PAD_ALIGN * STORE_PAD_ALIGN;
+	size_t padded = store_padded_len(len);
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) != 0)
 		return 1;

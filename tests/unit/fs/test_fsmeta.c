@@ -751,6 +751,21 @@ static void test_read_since_symlink(void **state)
 	node_fini(&plain);
 }
 
+/*
+ * *fake becomes a shallow copy of n whose only xattr is user.fake = "no"
+ * (free fake->xattrs only: the name and value are literals).
+ */
+static void fake_xattrs_of(struct node *fake, const struct node *n)
+{
+	*fake = *n;
+	fake->xattrs = calloc(1, sizeof *fake->xattrs);
+	assert_non_null(fake->xattrs);
+	fake->xattrs[0].name = "user.fake";
+	fake->xattrs[0].value = (uint8_t *)"no";
+	fake->xattrs[0].len = 2;
+	fake->n_xattrs = 1;
+}
+
 /* An old node that is not this entry's (another type, another inode)
  * must not lend its target or xattrs. */
 static void test_read_since_other_old(void **state)
@@ -787,13 +802,7 @@ static void test_read_since_other_old(void **state)
 	/* The file's own stat fields, each with one thing wrong, and xattrs
 	 * that are not the file's: every mismatch means a real read. */
 	for (int k = 0; k < 5; k++) {
-		fake = file;
-		fake.xattrs = calloc(1, sizeof *fake.xattrs);
-		assert_non_null(fake.xattrs);
-		fake.xattrs[0].name = "user.fake";
-		fake.xattrs[0].value = (uint8_t *)"no";
-		fake.xattrs[0].len = 2;
-		fake.n_xattrs = 1;
+		fake_xattrs_of(&fake, &file);
 		switch (k) {
 		case 0: fake.type = NODE_DIR; break;
 		case 1: fake.inode++; break;
@@ -810,13 +819,7 @@ static void test_read_since_other_old(void **state)
 	}
 	/* The unaltered stat fields with the same fake xattrs: taken from
 	 * old, as documented (one stat, no xattr read). */
-	fake = file;
-	fake.xattrs = calloc(1, sizeof *fake.xattrs);
-	assert_non_null(fake.xattrs);
-	fake.xattrs[0].name = "user.fake";
-	fake.xattrs[0].value = (uint8_t *)"no";
-	fake.xattrs[0].len = 2;
-	fake.n_xattrs = 1;
+	fake_xattrs_of(&fake, &file);
 	assert_int_equal(fsmeta_read_since(f->fd, "f", &fake, &n, NULL), 0);
 	assert_int_equal(n.n_xattrs, 1);
 	assert_non_null(find_xattr(&n, "user.fake"));
