@@ -658,9 +658,11 @@ static bool node_has_xattr(const struct node *n, const char *name)
  * Sets the node's xattrs and removes ACLs it does not have: an entry
  * created under a directory with a default ACL inherits an access ACL the
  * original never had, which would grant access the original did not.
- * Returns the first error after trying every attribute.
+ * Returns the first error after trying every attribute. Without
+ * acl_inherited the caller knows no access ACL was inherited and the
+ * removal, one system call per file, is skipped.
  */
-static int apply_xattrs(const struct xt *x, const struct node *n)
+static int apply_xattrs(const struct xt *x, const struct node *n, bool acl_inherited)
 {
 	int first = 0;
 
@@ -674,7 +676,7 @@ static int apply_xattrs(const struct xt *x, const struct node *n)
 	}
 	if (n->type == NODE_SYMLINK)
 		return first; /* Linux has no ACLs on symlinks */
-	if (!node_has_xattr(n, acl_access) && xt_remove(x, acl_access) != 0 &&
+	if (acl_inherited && !node_has_xattr(n, acl_access) && xt_remove(x, acl_access) != 0 &&
 	    errno != ENODATA && errno != ENOTSUP && first == 0)
 		first = -errno;
 	if (n->type == NODE_DIR && !node_has_xattr(n, acl_default) &&
@@ -729,6 +731,61 @@ static bool may_chown(void)
 	return chown_allowed;
 }
 
+/*
+ * Step 1 on any descriptor (O_PATH included): the owner by name when the
+ * name resolves here, else by the stored number; nothing unless may_chown.
+ */
+static int apply_owner(int fd, const struct node *n)
+{
+	uint32_t uid = n->uid, gid = n->gid;
+
+	if (!may_chown())
+		return 0;
+	owner_id(MAP_UNAME_ID, n->user, &uid);
+	owner_id(MAP_GNAME_ID, n->group, &gid);
+	return fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0 ? -errno : 0;
+}
+
+static void node_times(const struct node *n, struct timespec ts[2])
+{
+	ts[0].tv_sec = (time_t)n->atime.sec;
+	ts[0].tv_nsec = n->atime.nsec;
+	ts[1].tv_sec = (time_t)n->mtime.sec;
+	ts[1].tv_nsec = n->mtime.nsec;
+}
+
+/* Keeps the first error of a sequence of steps. */
+static void keep_first(int *first, int r)
+{
+	if (r != 0 && *first == 0)
+		*first = r;
+}
+
+int fsmeta_apply_fd(int fd, const struct node *n, bool acl_inherited)
+{
+	const struct xt x = { NULL, fd };
+	struct timespec ts[2];
+	int first = 0;
+
+	if (n->type != NODE_FILE)
+		return -EINVAL;
+	keep_first(&first, apply_owner(fd, n));
+	keep_first(&first, apply_xattrs(&x, n, acl_inherited));
+	if (fchmod(fd, n->mode & 07777) != 0)
+		keep_first(&first, -errno);
+	node_times(n, ts);
+	if (futimens(fd, ts) != 0)
+		keep_first(&first, -errno);
+	return first;
+}
+
+bool fsmeta_has_default_acl(int dirfd)
+{
+	if (fgetxattr(dirfd, acl_default, NULL, 0) >= 0)
+		return true;
+	return errno != ENODATA && errno != ENOTSUP;
+}
+
 int fsmeta_apply(int dirfd, const char *name, const struct node *n)
 {
 	char path[PROC_FD_PATH_LEN];
@@ -751,15 +808,7 @@ int fsmeta_apply(int dirfd, const char *name, const struct node *n)
 	}
 	proc_fd_path(fd, path);
 
-	if (may_chown()) {
-		uint32_t uid = n->uid, gid = n->gid;
-
-		/* A name that exists here wins over the stored number. */
-		owner_id(MAP_UNAME_ID, n->user, &uid);
-		owner_id(MAP_GNAME_ID, n->group, &gid);
-		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0 && first == 0)
-			first = -errno;
-	}
+	keep_first(&first, apply_owner(fd, n));
 
 	if (have_proc()) {
 		x.path = path;
@@ -769,9 +818,7 @@ int fsmeta_apply(int dirfd, const char *name, const struct node *n)
 		x.fd = plain;
 	}
 	if (x.path != NULL || plain >= 0) {
-		r = apply_xattrs(&x, n);
-		if (r < 0 && first == 0)
-			first = r;
+		keep_first(&first, apply_xattrs(&x, n, true));
 	} else {
 		/* Without /proc only files and directories can be reached. */
 		for (size_t i = 0; i < n->n_xattrs && first == 0; i++)
@@ -786,16 +833,13 @@ int fsmeta_apply(int dirfd, const char *name, const struct node *n)
 			r = chmod(path, n->mode & 07777);
 		else
 			r = fchmodat(dirfd, name, n->mode & 07777, 0); /* type checked */
-		if (r != 0 && first == 0)
-			first = -errno;
+		if (r != 0)
+			keep_first(&first, -errno);
 	}
 
-	ts[0].tv_sec = (time_t)n->atime.sec;
-	ts[0].tv_nsec = n->atime.nsec;
-	ts[1].tv_sec = (time_t)n->mtime.sec;
-	ts[1].tv_nsec = n->mtime.nsec;
-	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0 && first == 0)
-		first = -errno;
+	node_times(n, ts);
+	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0)
+		keep_first(&first, -errno);
 out:
 	if (plain >= 0)
 		close(plain);

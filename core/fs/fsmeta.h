@@ -6,6 +6,7 @@
 #ifndef COFFER_FS_FSMETA_H
 #define COFFER_FS_FSMETA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -48,6 +49,24 @@ int fsmeta_read_fd(int fd, const uint8_t *name, size_t name_len, struct node *n,
  * the first negative errno, after attempting every step.
  */
 int fsmeta_apply(int dirfd, const char *name, const struct node *n);
+
+/*
+ * As fsmeta_apply, for a regular file on the descriptor it was created and
+ * written through (any access mode), in four system calls plus one per
+ * xattr and no lookup by name: restore's path for the bulk of a tree. acl_inherited false
+ * says the caller knows the file cannot have inherited an access ACL (its
+ * directory has no default ACL), so none is removed. -EINVAL unless n is
+ * a regular file. The descriptor stays open.
+ */
+int fsmeta_apply_fd(int fd, const struct node *n, bool acl_inherited);
+
+/*
+ * Whether the open directory dirfd has a default ACL, which entries
+ * created in it inherit as their access ACL. True also when that cannot
+ * be told (an error other than "none" or "not supported"), so that a
+ * caller relying on false never skips a removal it needs.
+ */
+bool fsmeta_has_default_acl(int dirfd);
 
 /* User and group names for ids, cached. Empty string when unknown. */
 const char *fsmeta_user_name(unsigned uid);

@@ -115,6 +115,7 @@ struct frame {
 	size_t pending;     /* files and deferred subdirectories not yet finished */
 	bool full;          /* every entry wanted (no include filter below) */
 	bool fresh;         /* made by this restore: empty, no clear_slot needed */
+	bool acl_default;   /* has a default ACL: files made in it inherit one */
 	bool left;          /* the walk is done with it */
 	bool deferred;      /* left with pending > 0: on ctx.deferred, path copied */
 	struct frame *parent;
@@ -136,6 +137,7 @@ struct pfile {
 	char name[TREE_MAX_NAME + 1];
 	struct buf path;         /* stored path, for messages */
 	uint64_t bytes;          /* content bytes (sum of extents) */
+	uint64_t end;            /* where the last extent ends: no truncate if at size */
 	size_t jobs_left;        /* mu; one extra while jobs are being queued */
 	int err;                 /* mu: the first error */
 	bool blob_err;           /* mu: err came from loading a blob */
@@ -664,23 +666,25 @@ static bool job_done_locked(struct pipeline *p, struct pfile *f, int e, bool blo
 
 /*
  * Ends a file whose content is all written, on whichever thread wrote the
- * last of it: sets its size (the tail after the last extent stays a
- * hole), closes it and, if all went well, applies its metadata, since its
- * times must come after its content. Its directory cannot have had its
- * own metadata applied yet (leave_dir waits for this file), so it is still
- * writable and searchable. Then hands the file to the walk.
+ * last of it: sets its size when the last extent ends short of it (the
+ * tail stays a hole; the file was created empty, so otherwise the writes
+ * gave it its size), applies its metadata through its own descriptor,
+ * since its times must come after its content, and closes it. Its
+ * directory cannot have had its own metadata applied yet (leave_dir waits
+ * for this file), so the default ACL it was created under is still the
+ * one enter_dir saw. Then hands the file to the walk.
  */
 static void file_complete(struct ctx *c, struct pfile *f)
 {
 	struct pipeline *p = &c->p;
 	int e = f->err;
 
-	if (e == 0 && ftruncate(f->fd, (off_t)f->n->size) != 0)
+	if (e == 0 && f->end != f->n->size && ftruncate(f->fd, (off_t)f->n->size) != 0)
 		e = -errno;
+	f->meta_err = e == 0 ? fsmeta_apply_fd(f->fd, f->n, f->dir->acl_default) : 0;
 	if (close(f->fd) != 0 && e == 0)
 		e = -errno; /* NFS reports write errors at close */
 	f->fd = -1;
-	f->meta_err = e == 0 ? fsmeta_apply(f->dirfd, f->name, f->n) : 0;
 	pthread_mutex_lock(&p->mu);
 	f->err = e;
 	f->next = NULL;
@@ -1106,8 +1110,8 @@ static int clear_slot(int dirfd, const char *name, mode_t *mode)
  * existing name would write through a hard link someone planted at the
  * target, and O_NOFOLLOW alone does not stop that. Its extents are then
  * queued as jobs; each extent's blob is written at its offset and the file
- * later truncated to its size (finish_file), so the gaps between extents
- * stay holes and nothing writes zeros into them. A file with no extents is
+ * later truncated to its size if its tail is a hole (file_complete), so
+ * the gaps between extents stay holes and nothing writes zeros into them. A file with no extents is
  * finished at once.
  *
  * The first member of a hard-link group (link_group) is remembered as soon
@@ -1126,7 +1130,7 @@ static int start_file(struct ctx *c, int dirfd, const char *name, const struct n
 {
 	struct pipeline *p = &c->p;
 	struct job j = { 0 };
-	uint64_t job_bytes = 0;
+	uint64_t job_bytes = 0, end = 0;
 	struct pfile *f;
 	bool last;
 	int fd, r;
@@ -1142,6 +1146,8 @@ static int start_file(struct ctx *c, int dirfd, const char *name, const struct n
 			fail_item(c, NULL, -EBADMSG);
 			return 0;
 		}
+		if (x->offset + x->len > end)
+			end = x->offset + x->len;
 	}
 	if ((r = pfile_get(c, &f)) != 0)
 		return r;
@@ -1159,6 +1165,7 @@ static int start_file(struct ctx *c, int dirfd, const char *name, const struct n
 	memcpy(f->name, name, n->name_len + 1);
 	buf_reset(&f->path);
 	f->bytes = 0;
+	f->end = end;
 	f->jobs_left = 1; /* dropped once every job is queued */
 	f->err = 0;
 	f->blob_err = false;
@@ -1443,6 +1450,7 @@ static int enter_dir(struct ctx *c, size_t idx, const char *name, bool full)
 	f->path_len = c->path.len;
 	f->full = full;
 	f->fresh = fresh;
+	f->acl_default = fsmeta_has_default_acl(fd);
 	return 0;
 }
 
@@ -1653,6 +1661,7 @@ int restore_to_dir(struct repo *r, const struct snapshot *snap, const char *targ
 		goto out;
 	f->fd = c.rootfd;
 	f->full = all;
+	f->acl_default = fsmeta_has_default_acl(c.rootfd);
 	e = repo_tree_load(r, snap->tree, &f->tree);
 	if (e != 0) {
 		log_errorx("cannot read the snapshot's root directory listing: %s",

@@ -457,6 +457,115 @@ static void test_acl(void **state)
 	}
 }
 
+/* Creates name as restore does and returns its writable descriptor. */
+static int create_excl(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "content", 7), 7);
+	return fd;
+}
+
+/*
+ * fsmeta_apply_fd, restore's path for regular files: through the open
+ * descriptor, before close, the file reads back with every field equal,
+ * and the mode and times survive the close.
+ */
+static void test_apply_fd(void **state)
+{
+	struct fixture *f = *state;
+	struct node n, back;
+	int fd;
+
+	make_file(f->fd, "src", "content", 0641);
+	set_xattr_at(f->fd, "src", "user.k", "value", 5);
+	set_times(f->fd, "src", 1111111111, 222, 1500000000, 999999999);
+	if (is_root()) {
+		assert_int_equal(fchownat(f->fd, "src", 1234, 1235, 0), 0);
+		assert_int_equal(fchmodat(f->fd, "src", 04641, 0), 0);
+	}
+	assert_int_equal(fsmeta_read(f->fd, "src", &n, NULL), 0);
+
+	fd = create_excl(f->fd, "dst");
+	assert_int_equal(fsmeta_apply_fd(fd, &n, false), 0);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(fsmeta_read(f->fd, "dst", &back, NULL), 0);
+	assert_meta_equal(&n, &back, is_root());
+	node_fini(&back);
+
+	/* Only regular files: a directory's node is refused, nothing changed. */
+	n.type = NODE_DIR;
+	fd = create_excl(f->fd, "dst2");
+	assert_int_equal(fsmeta_apply_fd(fd, &n, true), -EINVAL);
+	close(fd);
+	node_fini(&n);
+}
+
+/*
+ * The ACL a file inherits from its directory's default ACL is removed when
+ * the caller says one may be inherited; fsmeta_has_default_acl tells which
+ * directories can pass that on. An ACL the node has is set either way.
+ */
+static void test_apply_fd_acl(void **state)
+{
+	struct fixture *f = *state;
+	static const struct acl_ent dflt[] = {
+		{ 0x01, 7, NOID }, { 0x02, 7, 1234 }, { 0x04, 5, NOID },
+		{ 0x10, 7, NOID }, { 0x20, 1, NOID },
+	};
+	static const struct acl_ent access[] = {
+		{ 0x01, 6, NOID }, { 0x02, 4, 4321 }, { 0x04, 0, NOID },
+		{ 0x10, 4, NOID }, { 0x20, 0, NOID },
+	};
+	uint8_t d[64], a[64];
+	size_t dlen = acl_build(d, dflt, 5), alen = acl_build(a, access, 5);
+	struct node plain, withacl, back;
+	int dfd, fd;
+
+	assert_false(fsmeta_has_default_acl(f->fd));
+	assert_int_equal(mkdirat(f->fd, "ad", 0700), 0);
+	set_xattr_at(f->fd, "ad", ACL_DEFAULT, d, dlen);
+	dfd = openat(f->fd, "ad", O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	assert_true(fsmeta_has_default_acl(dfd));
+
+	make_file(f->fd, "plain", "x", 0640);
+	assert_int_equal(fsmeta_read(f->fd, "plain", &plain, NULL), 0);
+	assert_null(find_xattr(&plain, ACL_ACCESS));
+	fd = create_excl(dfd, "inherit");
+	assert_true(fgetxattr(fd, ACL_ACCESS, NULL, 0) > 0);
+	assert_int_equal(fsmeta_apply_fd(fd, &plain, true), 0);
+	assert_true(fgetxattr(fd, ACL_ACCESS, NULL, 0) < 0);
+	assert_int_equal(errno, ENODATA);
+	close(fd);
+	assert_int_equal(fsmeta_read(dfd, "inherit", &back, NULL), 0);
+	assert_meta_equal(&plain, &back, is_root());
+	node_fini(&back);
+
+	/* Outside a default ACL, false is exact: nothing to remove. */
+	fd = create_excl(f->fd, "noinherit");
+	assert_int_equal(fsmeta_apply_fd(fd, &plain, false), 0);
+	close(fd);
+	assert_int_equal(fsmeta_read(f->fd, "noinherit", &back, NULL), 0);
+	assert_meta_equal(&plain, &back, is_root());
+	node_fini(&back);
+
+	make_file(f->fd, "acl", "x", 0600);
+	set_xattr_at(f->fd, "acl", ACL_ACCESS, a, alen);
+	assert_int_equal(fsmeta_read(f->fd, "acl", &withacl, NULL), 0);
+	assert_non_null(find_xattr(&withacl, ACL_ACCESS));
+	fd = create_excl(dfd, "own");
+	assert_int_equal(fsmeta_apply_fd(fd, &withacl, false), 0);
+	close(fd);
+	assert_int_equal(fsmeta_read(dfd, "own", &back, NULL), 0);
+	assert_meta_equal(&withacl, &back, is_root());
+	node_fini(&back);
+	node_fini(&withacl);
+	node_fini(&plain);
+	close(dfd);
+}
+
 static void test_odd_names(void **state)
 {
 	struct fixture *f = *state;
@@ -841,6 +950,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dir_mode_000, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setuid_and_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_fd_acl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test(test_owner_names),

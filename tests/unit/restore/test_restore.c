@@ -644,6 +644,43 @@ static void test_full(void **state)
 	same_inode(f->basefd, "out/srv/a/hl1", "out/srv/b/hl2");
 }
 
+/*
+ * A TARGET with a default ACL: everything restored into it inherits an
+ * access ACL (and directories the default too) that the originals never
+ * had, which would grant access they did not. Every such ACL must be gone
+ * afterwards, in subdirectories that inherited the default as well, while
+ * the entries that had ACLs keep exactly theirs.
+ */
+static void test_target_default_acl(void **state)
+{
+	/* user::rwx user:1234:rwx group::r-x mask::rwx other::r-x */
+	static const uint8_t dflt[] = {
+		2, 0, 0, 0,
+		0x01, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,
+		0x02, 0, 7, 0, 0xd2, 0x04, 0, 0,
+		0x04, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
+		0x10, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,
+		0x20, 0, 5, 0, 0xff, 0xff, 0xff, 0xff,
+	};
+	struct fixture *f = *state;
+	struct restore_result res;
+	char *log;
+
+	assert_int_equal(mkdirat(f->basefd, "out", 0700), 0);
+	xattr_at(f->basefd, "out", "system.posix_acl_default", dflt, sizeof dflt);
+	for (size_t threads = 1; threads <= 3; threads += 2) {
+		struct restore_opts o = { .threads = threads };
+
+		assert_int_equal(restore_logged(f, "out", &o, &res, &log), 0);
+		assert_string_equal(log, "");
+		free(log);
+		assert_int_equal(res.errors, 0);
+		verify_all(f, "out", NULL, NULL);
+		testutil_rm_tree(f->basefd, "out/srv");
+		testutil_rm_tree(f->basefd, "out/top");
+	}
+}
+
 static void test_replaces_planted_entries(void **state)
 {
 	struct fixture *f = *state;
@@ -1112,6 +1149,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_target_default_acl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaces_planted_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_include, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_data_pack, setup, teardown),
