@@ -368,6 +368,27 @@ static void test_pread_pwrite(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(f->ops->pwrite_all(fd, data, 10, 0), -EBADF);
 	close(fd);
+
+	/* O_DIRECT (the only writes the ring takes): several aligned pieces. */
+	fd = openat(f->dfd, "direct", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0600);
+	if (fd >= 0) {
+		size_t dn = 3 * IO_STREAM_BLOCK;
+		void *al = NULL;
+		assert_int_equal(posix_memalign(&al, IO_DIRECT_ALIGN, dn), 0);
+		memcpy(al, data, dn);
+		assert_int_equal(f->ops->pwrite_all(fd, al, dn, IO_DIRECT_ALIGN), 0);
+		close(fd);
+		fd = openat(f->dfd, "direct", O_RDONLY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_size, dn + IO_DIRECT_ALIGN);
+		assert_int_equal(f->ops->pread_all(fd, back, dn, IO_DIRECT_ALIGN), 0);
+		assert_memory_equal(back, data, dn);
+		close(fd);
+		free(al);
+	} else {
+		assert_int_equal(errno, EINVAL); /* a filesystem without O_DIRECT */
+	}
 	assert_int_equal(f->ops->pread_all(-1, back, 10, 0), -EBADF);
 	assert_int_equal(f->ops->fsync(-1, false), -EBADF);
 	free(data);
