@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "io/engine.h"
@@ -30,6 +31,20 @@
 /* Larger files are read ahead only in part: the walk reads them in big
  * blocks, where sequential read-ahead does the rest. */
 #define PREFETCH_MAX_BYTES (8u << 20)
+/*
+ * Threads listing subdirectories ahead of the walk, whatever the engine:
+ * a cold re-backup otherwise waits for every directory's blocks in turn
+ * (reading all directories of the benchmark tree alone takes about 0.6 s
+ * cold, a third of the whole unchanged re-backup).
+ */
+#define PREFETCH_DIR_THREADS 4
+#define PREFETCH_DIR_BUF 32768
+/*
+ * Directories queued at most. Each queued one keeps its parent open, so
+ * the bound also bounds descriptors; when full, the oldest is dropped:
+ * the walk, depth first, has most likely gone past it.
+ */
+#define PREFETCH_DIR_MAX 64
 
 struct prefetch_dir {
 	struct prefetch *pf;
@@ -48,12 +63,18 @@ struct prefetch_job {
 
 struct prefetch {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;     /* file jobs queued, or stop */
+	pthread_cond_t dir_cv; /* directory jobs queued, or stop */
 	struct prefetch_job *head, *tail;
 	unsigned queued;
+	/* Subdirectories to list: a stack of at most PREFETCH_DIR_MAX, in a
+	 * ring so that the oldest can be dropped (prefetch_push_dir). */
+	struct prefetch_job *dirs[PREFETCH_DIR_MAX];
+	unsigned dirs_bottom, dirs_n;
 	bool stop;
 	bool ring; /* one thread batching through the engine */
-	unsigned n_threads;
+	unsigned n_threads, n_dir_threads;
+	pthread_t dir_threads[PREFETCH_DIR_THREADS];
 	pthread_t threads[];
 };
 
@@ -120,6 +141,42 @@ static void *prefetch_thread(void *arg)
 	return NULL;
 }
 
+/* Lists one directory, so its blocks are in the cache when the walk comes. */
+static void prefetch_list(const struct prefetch_job *j, void *buf)
+{
+	int fd = backup_openat(j->dir->fd, j->name,
+			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return; /* the walk will report it */
+	while (syscall(SYS_getdents64, fd, buf, PREFETCH_DIR_BUF) > 0)
+		;
+	close(fd);
+}
+
+static void *prefetch_dir_thread(void *arg)
+{
+	struct prefetch *pf = arg;
+	void *buf = malloc(PREFETCH_DIR_BUF);
+	pthread_mutex_lock(&pf->mu);
+	for (;;) {
+		while (pf->dirs_n == 0 && !pf->stop)
+			pthread_cond_wait(&pf->dir_cv, &pf->mu);
+		if (pf->stop)
+			break;
+		pf->dirs_n--;
+		struct prefetch_job *j = pf->dirs[(pf->dirs_bottom + pf->dirs_n) % PREFETCH_DIR_MAX];
+		pthread_mutex_unlock(&pf->mu);
+		if (buf != NULL)
+			prefetch_list(j, buf);
+		pthread_mutex_lock(&pf->mu);
+		prefetch_dir_unref(j->dir);
+		free(j);
+	}
+	pthread_mutex_unlock(&pf->mu);
+	free(buf);
+	return NULL;
+}
+
 static bool ring_want(const struct io_file_req *r, void *arg)
 {
 	(void)arg;
@@ -177,6 +234,17 @@ static void *prefetch_ring_thread(void *arg)
 	return NULL;
 }
 
+/* Frees a list of jobs never run. */
+static void jobs_drop(struct prefetch_job *j)
+{
+	while (j != NULL) {
+		struct prefetch_job *next = j->next;
+		prefetch_dir_unref(j->dir);
+		free(j);
+		j = next;
+	}
+}
+
 struct prefetch *prefetch_new(unsigned n)
 {
 	bool ring = strcmp(io_engine()->name, "uring") == 0;
@@ -187,6 +255,7 @@ struct prefetch *prefetch_new(unsigned n)
 		return NULL;
 	pthread_mutex_init(&pf->mu, NULL);
 	pthread_cond_init(&pf->cv, NULL);
+	pthread_cond_init(&pf->dir_cv, NULL);
 	pf->ring = ring;
 	for (; pf->n_threads < n; pf->n_threads++)
 		if (pthread_create(&pf->threads[pf->n_threads], NULL,
@@ -196,6 +265,10 @@ struct prefetch *prefetch_new(unsigned n)
 		prefetch_free(pf);
 		return NULL;
 	}
+	for (; pf->n_dir_threads < PREFETCH_DIR_THREADS; pf->n_dir_threads++)
+		if (pthread_create(&pf->dir_threads[pf->n_dir_threads], NULL, prefetch_dir_thread,
+				   pf) != 0)
+			break;
 	return pf;
 }
 
@@ -206,15 +279,19 @@ void prefetch_free(struct prefetch *pf)
 	pthread_mutex_lock(&pf->mu);
 	pf->stop = true;
 	pthread_cond_broadcast(&pf->cv);
+	pthread_cond_broadcast(&pf->dir_cv);
 	pthread_mutex_unlock(&pf->mu);
 	for (unsigned i = 0; i < pf->n_threads; i++)
 		pthread_join(pf->threads[i], NULL);
-	while (pf->head != NULL) {
-		struct prefetch_job *j = pf->head;
-		pf->head = j->next;
-		prefetch_dir_unref(j->dir);
-		free(j);
+	for (unsigned i = 0; i < pf->n_dir_threads; i++)
+		pthread_join(pf->dir_threads[i], NULL);
+	jobs_drop(pf->head);
+	pf->head = NULL;
+	for (; pf->dirs_n > 0; pf->dirs_n--) {
+		jobs_drop(pf->dirs[pf->dirs_bottom]);
+		pf->dirs_bottom = (pf->dirs_bottom + 1) % PREFETCH_DIR_MAX;
 	}
+	pthread_cond_destroy(&pf->dir_cv);
 	pthread_cond_destroy(&pf->cv);
 	pthread_mutex_destroy(&pf->mu);
 	free(pf);
@@ -280,5 +357,36 @@ void prefetch_push(struct prefetch_dir *d, const char *name, const struct node *
 	pf->tail = j;
 	pf->queued++;
 	pthread_cond_signal(&pf->cv);
+	pthread_mutex_unlock(&pf->mu);
+}
+
+void prefetch_push_dir(struct prefetch_dir *d, const char *name)
+{
+	if (d == NULL || d->pf->n_dir_threads == 0)
+		return;
+	size_t len = strlen(name);
+	struct prefetch_job *j = malloc(sizeof *j + len + 1);
+	if (j == NULL)
+		return;
+	memcpy(j->name, name, len + 1);
+	j->next = NULL;
+	j->dir = d;
+	j->has_old = false;
+	struct prefetch *pf = d->pf;
+	pthread_mutex_lock(&pf->mu);
+	if (pf->stop) {
+		pthread_mutex_unlock(&pf->mu);
+		free(j);
+		return;
+	}
+	if (pf->dirs_n == PREFETCH_DIR_MAX) {
+		jobs_drop(pf->dirs[pf->dirs_bottom]);
+		pf->dirs_bottom = (pf->dirs_bottom + 1) % PREFETCH_DIR_MAX;
+		pf->dirs_n--;
+	}
+	d->refs++;
+	pf->dirs[(pf->dirs_bottom + pf->dirs_n) % PREFETCH_DIR_MAX] = j;
+	pf->dirs_n++;
+	pthread_cond_signal(&pf->dir_cv);
 	pthread_mutex_unlock(&pf->mu);
 }

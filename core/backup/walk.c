@@ -496,6 +496,12 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 		t.cap = n_names;
 	}
 	struct prefetch_dir *pd = prefetch_dir_new(w->pf, fd);
+	/* Subdirectories the parent snapshot knows, first one on top. */
+	for (size_t i = n_names; i-- > 0;) {
+		const struct node *o = tree_find(&old, (const uint8_t *)names[i], strlen(names[i]));
+		if (o != NULL && o->type == NODE_DIR)
+			prefetch_push_dir(pd, names[i]);
+	}
 	for (size_t i = 0; i < n_names && i < WALK_PREFETCH_WINDOW; i++)
 		prefetch_push(pd, names[i], tree_find(&old, (const uint8_t *)names[i],
 						      strlen(names[i])));
