@@ -16,6 +16,13 @@
 /* Files queued at most per thread: enough to keep the disk's queue deep
  * while the walk lists the next directory. */
 #define SMALLFILE_QUEUE_PER_THREAD 16
+/*
+ * An idle thread is woken once this many files are queued (or when the
+ * walk waits for a directory's files), not for every file: with one wake-up
+ * per file, the threads slept after each and the backup of a source tree
+ * made several futex calls and context switches per file.
+ */
+#define SMALLFILE_WAKE 8
 
 struct smallfile_job {
 	struct smallfile_job *next;
@@ -243,7 +250,8 @@ int smallfiles_submit(struct smallfiles *sf, struct smallfile_batch *b, int dirf
 	sf->tail = j;
 	sf->queued++;
 	b->outstanding++;
-	pthread_cond_signal(&sf->work_cv);
+	if (sf->queued >= SMALLFILE_WAKE)
+		pthread_cond_signal(&sf->work_cv);
 	pthread_mutex_unlock(&sf->mu);
 	return 0;
 }
@@ -253,6 +261,8 @@ int smallfiles_wait(struct smallfiles *sf, struct smallfile_batch *b)
 	if (sf == NULL)
 		return b->err;
 	pthread_mutex_lock(&sf->mu);
+	if (sf->queued > 0)
+		pthread_cond_broadcast(&sf->work_cv); /* fewer than SMALLFILE_WAKE */
 	while (b->outstanding > 0)
 		pthread_cond_wait(&sf->done_cv, &sf->mu);
 	int e = b->err;

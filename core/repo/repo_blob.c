@@ -15,6 +15,14 @@
 #include "util/log.h"
 #include "util/mem.h"
 
+/*
+ * An idle sealing worker is woken once this much plaintext is queued, not
+ * for every blob: a source tree's small files otherwise cost a wake-up and
+ * a context switch each. Whoever waits for the workers (for queue space, a
+ * ticket or a flush) wakes them first (repo_kick), so nothing queued below
+ * the threshold is ever left waiting.
+ */
+#define REPO_WAKE_BYTES (256u << 10)
 /* Write an index file after this many packs, so a crash loses little. */
 #define REPO_PACKS_PER_INDEX 64
 /*
@@ -470,6 +478,13 @@ void repo_workers_stop(struct repo *r)
 	r->stopping = false;
 }
 
+/* Wakes every idle worker if anything is queued (REPO_WAKE_BYTES). Holds mu. */
+static void repo_kick(struct repo *r)
+{
+	if (r->queue_head != NULL)
+		pthread_cond_broadcast(&r->work_cv);
+}
+
 /*
  * Queues a blob accepted under the lock for a worker. The copy is made
  * without the lock; the caller waits while the queue holds more than
@@ -497,8 +512,10 @@ static int repo_enqueue(struct repo *r, enum blob_type t, const uint8_t id[BLOB_
 	pthread_mutex_lock(&r->mu);
 	int e = job == NULL ? -ENOMEM : 0;
 	while (e == 0 && r->write_error == 0 && r->queue_head != NULL &&
-	       r->queue_bytes + len > REPO_QUEUE_MAX)
+	       r->queue_bytes + len > REPO_QUEUE_MAX) {
+		repo_kick(r);
 		pthread_cond_wait(&r->space_cv, &r->mu);
+	}
 	if (e == 0)
 		e = r->write_error;
 	if (e == 0) {
@@ -508,7 +525,8 @@ static int repo_enqueue(struct repo *r, enum blob_type t, const uint8_t id[BLOB_
 			r->queue_head = job;
 		r->queue_tail = job;
 		r->queue_bytes += len;
-		pthread_cond_signal(&r->work_cv);
+		if (r->queue_bytes >= REPO_WAKE_BYTES)
+			pthread_cond_signal(&r->work_cv);
 		job = NULL;
 	} else {
 		repo_fail(r, e);
@@ -608,6 +626,8 @@ int repo_blob_save_async(struct repo *r, const void *data, size_t len,
 int repo_ticket_wait(struct repo *r, struct repo_ticket *tk)
 {
 	pthread_mutex_lock(&r->mu);
+	if (tk->outstanding > 0)
+		repo_kick(r);
 	while (tk->outstanding > 0)
 		pthread_cond_wait(&r->ticket_cv, &r->mu);
 	int e = tk->err;
@@ -619,6 +639,8 @@ int repo_flush(struct repo *r)
 {
 	pthread_mutex_lock(&r->mu);
 	/* Every accepted blob must be in a pack before the packs are closed. */
+	if (r->busy > 0)
+		repo_kick(r);
 	while (r->busy > 0)
 		pthread_cond_wait(&r->idle_cv, &r->mu);
 	int e = r->write_error;
