@@ -324,17 +324,25 @@ void prefetch_dir_put(struct prefetch_dir *d)
 	pthread_mutex_unlock(&pf->mu);
 }
 
-void prefetch_push(struct prefetch_dir *d, const char *name, const struct node *old)
+/* A job for name in d, not yet queued (d not yet referenced); NULL without memory. */
+static struct prefetch_job *job_new(struct prefetch_dir *d, const char *name)
 {
-	if (d == NULL)
-		return;
 	size_t len = strlen(name);
 	struct prefetch_job *j = malloc(sizeof *j + len + 1);
 	if (j == NULL)
-		return;
+		return NULL;
 	memcpy(j->name, name, len + 1);
 	j->next = NULL;
 	j->dir = d;
+	j->has_old = false;
+	return j;
+}
+
+void prefetch_push(struct prefetch_dir *d, const char *name, const struct node *old)
+{
+	struct prefetch_job *j = d != NULL ? job_new(d, name) : NULL;
+	if (j == NULL)
+		return;
 	j->has_old = old != NULL && old->type == NODE_FILE && old->flags == 0;
 	if (j->has_old) {
 		j->size = old->size;
@@ -362,16 +370,10 @@ void prefetch_push(struct prefetch_dir *d, const char *name, const struct node *
 
 void prefetch_push_dir(struct prefetch_dir *d, const char *name)
 {
-	if (d == NULL || d->pf->n_dir_threads == 0)
-		return;
-	size_t len = strlen(name);
-	struct prefetch_job *j = malloc(sizeof *j + len + 1);
+	struct prefetch_job *j =
+		d != NULL && d->pf->n_dir_threads > 0 ? job_new(d, name) : NULL;
 	if (j == NULL)
 		return;
-	memcpy(j->name, name, len + 1);
-	j->next = NULL;
-	j->dir = d;
-	j->has_old = false;
 	struct prefetch *pf = d->pf;
 	pthread_mutex_lock(&pf->mu);
 	if (pf->stop) {
