@@ -11,6 +11,9 @@
  *   queue depth the disk needs.
  * - plain system calls: n threads each open a file and posix_fadvise
  *   WILLNEED it, so about n reads are in flight.
+ *
+ * Either way, PREFETCH_DIR_THREADS more threads list the subdirectories
+ * the walk will enter (prefetch_push_dir), so their blocks are cached.
  */
 #include "backup/prefetch.h"
 #include "backup/backup_int.h"
@@ -234,7 +237,7 @@ static void *prefetch_ring_thread(void *arg)
 	return NULL;
 }
 
-/* Frees a list of jobs never run. */
+/* Frees a list of jobs never run. Holds pf->mu. */
 static void jobs_drop(struct prefetch_job *j)
 {
 	while (j != NULL) {
@@ -243,6 +246,14 @@ static void jobs_drop(struct prefetch_job *j)
 		free(j);
 		j = next;
 	}
+}
+
+/* Drops the oldest queued directory, never listed. Holds pf->mu; dirs_n > 0. */
+static void dirs_drop_oldest(struct prefetch *pf)
+{
+	jobs_drop(pf->dirs[pf->dirs_bottom]);
+	pf->dirs_bottom = (pf->dirs_bottom + 1) % PREFETCH_DIR_MAX;
+	pf->dirs_n--;
 }
 
 struct prefetch *prefetch_new(unsigned n)
@@ -287,10 +298,8 @@ void prefetch_free(struct prefetch *pf)
 		pthread_join(pf->dir_threads[i], NULL);
 	jobs_drop(pf->head);
 	pf->head = NULL;
-	for (; pf->dirs_n > 0; pf->dirs_n--) {
-		jobs_drop(pf->dirs[pf->dirs_bottom]);
-		pf->dirs_bottom = (pf->dirs_bottom + 1) % PREFETCH_DIR_MAX;
-	}
+	while (pf->dirs_n > 0)
+		dirs_drop_oldest(pf);
 	pthread_cond_destroy(&pf->dir_cv);
 	pthread_cond_destroy(&pf->cv);
 	pthread_mutex_destroy(&pf->mu);
@@ -381,11 +390,8 @@ void prefetch_push_dir(struct prefetch_dir *d, const char *name)
 		free(j);
 		return;
 	}
-	if (pf->dirs_n == PREFETCH_DIR_MAX) {
-		jobs_drop(pf->dirs[pf->dirs_bottom]);
-		pf->dirs_bottom = (pf->dirs_bottom + 1) % PREFETCH_DIR_MAX;
-		pf->dirs_n--;
-	}
+	if (pf->dirs_n == PREFETCH_DIR_MAX)
+		dirs_drop_oldest(pf);
 	d->refs++;
 	pf->dirs[(pf->dirs_bottom + pf->dirs_n) % PREFETCH_DIR_MAX] = j;
 	pf->dirs_n++;

@@ -476,6 +476,7 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 	size_t n_names = 0;
 	struct smallfile_batch batch = { 0 };
 	struct smallfile_result *res = NULL;
+	const struct node **olds = NULL; /* each name's node in the parent snapshot, or NULL */
 	int e;
 	if (old_subtree != NULL && repo_tree_load(w->r, old_subtree, &old) != 0)
 		tree_init(&old); /* a damaged parent only costs re-reading */
@@ -495,16 +496,19 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 		}
 		t.cap = n_names;
 	}
+	if (n_names > 0 && (olds = calloc(n_names, sizeof *olds)) == NULL) {
+		e = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n_names; i++)
+		olds[i] = tree_find(&old, (const uint8_t *)names[i], strlen(names[i]));
 	struct prefetch_dir *pd = prefetch_dir_new(w->pf, fd);
 	/* Subdirectories the parent snapshot knows, first one on top. */
-	for (size_t i = n_names; i-- > 0;) {
-		const struct node *o = tree_find(&old, (const uint8_t *)names[i], strlen(names[i]));
-		if (o != NULL && o->type == NODE_DIR)
+	for (size_t i = n_names; i-- > 0;)
+		if (olds[i] != NULL && olds[i]->type == NODE_DIR)
 			prefetch_push_dir(pd, names[i]);
-	}
 	for (size_t i = 0; i < n_names && i < WALK_PREFETCH_WINDOW; i++)
-		prefetch_push(pd, names[i], tree_find(&old, (const uint8_t *)names[i],
-						      strlen(names[i])));
+		prefetch_push(pd, names[i], olds[i]);
 	for (size_t i = 0; i < n_names && e == 0; i++) {
 		if (walk_cancelled(w)) {
 			e = -ECANCELED;
@@ -512,13 +516,11 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 		}
 		size_t ahead = i + WALK_PREFETCH_WINDOW;
 		if (ahead < n_names)
-			prefetch_push(pd, names[ahead], tree_find(&old, (const uint8_t *)names[ahead],
-								  strlen(names[ahead])));
-		size_t len = strlen(names[i]);
-		size_t saved = path_push(w, (const uint8_t *)names[i], len);
+			prefetch_push(pd, names[ahead], olds[ahead]);
+		size_t saved = path_push(w, (const uint8_t *)names[i], strlen(names[i]));
 		struct node n = { 0 };
 		struct stat st;
-		const struct node *o = tree_find(&old, (const uint8_t *)names[i], len);
+		const struct node *o = olds[i];
 		e = walk_node(w, fd, names[i], o, &n, &st);
 		if (e == WALK_TO_POOL) {
 			size_t k = t.n;
@@ -546,6 +548,7 @@ static int walk_dir(struct walk *w, int fd, const uint8_t *old_subtree,
 		e = repo_tree_save(w->r, &t, subtree);
 	}
 out:
+	free(olds);
 	free(res);
 	for (size_t i = 0; i < n_names; i++)
 		free(names[i]);

@@ -53,10 +53,10 @@ int fsmeta_apply(int dirfd, const char *name, const struct node *n);
 /*
  * As fsmeta_apply, for a regular file on the descriptor it was created and
  * written through (any access mode), in four system calls plus one per
- * xattr and no lookup by name: restore's path for the bulk of a tree. acl_inherited false
- * says the caller knows the file cannot have inherited an access ACL (its
- * directory has no default ACL), so none is removed. -EINVAL unless n is
- * a regular file. The descriptor stays open.
+ * xattr and no lookup by name: restore's path for the bulk of a tree.
+ * acl_inherited false says the caller knows the file cannot have
+ * inherited an access ACL (its directory has no default ACL), so none is
+ * removed. -EINVAL unless n is a regular file. The descriptor stays open.
  */
 int fsmeta_apply_fd(int fd, const struct node *n, bool acl_inherited);
 

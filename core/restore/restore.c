@@ -126,8 +126,8 @@ struct frame {
 /*
  * A regular file whose content is being written. Created and opened by
  * the walk; then only its jobs touch it (fd, and the fields marked "mu"),
- * and the thread that ends its last job closes it and applies its
- * metadata (file_complete); the walk then finishes it (finish_file).
+ * and the thread that ends its last job applies its metadata and closes
+ * it (file_complete); the walk then finishes it (finish_file).
  */
 struct pfile {
 	const struct node *n;    /* in its directory's frame, alive until finished */
@@ -141,7 +141,7 @@ struct pfile {
 	size_t jobs_left;        /* mu; one extra while jobs are being queued */
 	int err;                 /* mu: the first error */
 	bool blob_err;           /* mu: err came from loading a blob */
-	int meta_err;            /* fsmeta_apply's result */
+	int meta_err;            /* fsmeta_apply_fd's result */
 	atomic_bool failed;      /* lets the other jobs of a failed file stop early */
 	bool link_group;
 	bool live;
@@ -1111,8 +1111,8 @@ static int clear_slot(int dirfd, const char *name, mode_t *mode)
  * target, and O_NOFOLLOW alone does not stop that. Its extents are then
  * queued as jobs; each extent's blob is written at its offset and the file
  * later truncated to its size if its tail is a hole (file_complete), so
- * the gaps between extents stay holes and nothing writes zeros into them. A file with no extents is
- * finished at once.
+ * the gaps between extents stay holes and nothing writes zeros into them.
+ * A file with no extents is finished at once.
  *
  * The first member of a hard-link group (link_group) is remembered as soon
  * as it exists, marked pending until finished, so later members wait for
