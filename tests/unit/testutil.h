@@ -41,6 +41,20 @@ static inline void testutil_rm_tree(int dfd, const char *name)
 	(void)unlinkat(dfd, name, AT_REMOVEDIR);
 }
 
+/* The descriptors this process has open (the listing's own not counted). */
+static inline int testutil_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
 /* Flips bits of the byte at off in the file at path (made writable). */
 static inline void testutil_flip_byte(const char *path, off_t off, uint8_t mask)
 {

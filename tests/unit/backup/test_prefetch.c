@@ -12,7 +12,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,20 +34,6 @@ struct fixture {
 	char dir[256];
 	int dfd;
 };
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the listing's own descriptor */
-}
 
 static int setup(void **state)
 {
@@ -86,7 +71,7 @@ static int teardown(void **state)
 static void test_no_descriptor_left(void **state)
 {
 	struct fixture *f = *state;
-	int before = count_fds();
+	int before = testutil_open_fds();
 	char name[32];
 
 	struct prefetch *pf = prefetch_new(2);
@@ -112,7 +97,7 @@ static void test_no_descriptor_left(void **state)
 	close(sub);
 
 	prefetch_free(pf);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(testutil_open_fds(), before);
 	assert_true(fcntl(f->dfd, F_GETFD) >= 0);
 }
 
@@ -137,7 +122,7 @@ static void test_bounded_descriptors(void **state)
 		close(fd);
 	}
 	close(big);
-	int before = count_fds();
+	int before = testutil_open_fds();
 	struct prefetch *pf = prefetch_new(2);
 	assert_non_null(pf);
 	for (int i = 0; i < PUSHES; i++) {
@@ -146,10 +131,10 @@ static void test_bounded_descriptors(void **state)
 		prefetch_push_dir(d, "big");
 		prefetch_dir_put(d);
 	}
-	int held = count_fds() - before;
+	int held = testutil_open_fds() - before;
 	prefetch_free(pf);
 	assert_true(held <= FD_BOUND);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(testutil_open_fds(), before);
 }
 
 int main(void)

@@ -5,7 +5,6 @@
  * served from a descriptor kept open past its removal). Runs on whichever
  * I/O engine the process picks (COFFER_IO_ENGINE chooses in ctest).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -67,18 +66,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int open_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (d == NULL)
-		return -1;
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
-}
-
 static int check_range(struct fixture *f, int p, size_t off, size_t len)
 {
 	uint8_t got[PACK_SIZE];
@@ -95,11 +82,11 @@ static int check_range(struct fixture *f, int p, size_t off, size_t len)
 static void test_evictions(void **state)
 {
 	struct fixture *f = *state;
-	int before = open_fds();
+	int before = testutil_open_fds();
 	for (int round = 0; round < 3; round++)
 		for (int p = 0; p < NPACKS; p++)
 			assert_int_equal(check_range(f, p, (size_t)(p * 13 + round) % 3000, 900), 0);
-	int after = open_fds();
+	int after = testutil_open_fds();
 	assert_true(before > 0);
 	assert_true(after > before);         /* something is cached... */
 	assert_true(after - before <= 64);   /* ...but bounded */
@@ -121,10 +108,10 @@ static void test_low_fd_limit(void **state)
 	low = old;
 	low.rlim_cur = 64;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-	int before = open_fds();
+	int before = testutil_open_fds();
 	for (int p = 0; p < NPACKS; p++)
 		assert_int_equal(check_range(f, p, 10, 100), 0);
-	int after = open_fds();
+	int after = testutil_open_fds();
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_true(after - before <= 4);
 }
