@@ -14,6 +14,8 @@
  *
  * Either way, PREFETCH_DIR_THREADS more threads list the subdirectories
  * the walk will enter (prefetch_push_dir), so their blocks are cached.
+ * Every thread here is a helper (thread_as_helper): waking it does not
+ * preempt the walk.
  */
 #include "backup/prefetch.h"
 #include "backup/backup_int.h"
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "io/engine.h"
+#include "util/thread.h"
 
 /* Requests queued at most: the walk pushes a window ahead of itself. */
 #define PREFETCH_QUEUE_MAX 1024
@@ -122,6 +125,7 @@ static void prefetch_one(const struct prefetch_job *j)
 
 static void *prefetch_thread(void *arg)
 {
+	(void)thread_as_helper();
 	struct prefetch *pf = arg;
 	pthread_mutex_lock(&pf->mu);
 	for (;;) {
@@ -158,6 +162,7 @@ static void prefetch_list(const struct prefetch_job *j, void *buf)
 
 static void *prefetch_dir_thread(void *arg)
 {
+	(void)thread_as_helper();
 	struct prefetch *pf = arg;
 	void *buf = malloc(PREFETCH_DIR_BUF);
 	pthread_mutex_lock(&pf->mu);
@@ -194,6 +199,7 @@ static bool ring_want(const struct io_file_req *r, void *arg)
 /* The io_uring variant: batches of queued files through read_files. */
 static void *prefetch_ring_thread(void *arg)
 {
+	(void)thread_as_helper();
 	struct prefetch *pf = arg;
 	const struct io_engine_ops *io = io_engine();
 	struct io_file_req req[IO_BATCH];

@@ -12,6 +12,7 @@
 #include "io/io.h"
 #include "repo/chunker.h"
 #include "util/mem.h"
+#include "util/thread.h"
 
 /* Files queued at most per thread: enough to keep the disk's queue deep
  * while the walk lists the next directory. */
@@ -141,6 +142,7 @@ static int smallfile_run(struct smallfiles *sf, struct smallfile_job *j, uint8_t
 
 static void *smallfile_thread(void *arg)
 {
+	(void)thread_as_helper();
 	struct smallfiles *sf = arg;
 	uint8_t *buf = malloc(sf->max_len);
 	pthread_mutex_lock(&sf->mu);

@@ -14,6 +14,7 @@
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/thread.h"
 
 /*
  * An idle sealing worker is woken once this much plaintext is queued, not
@@ -404,6 +405,7 @@ static void repo_seal_async(struct repo *r, struct seal_job *job, struct seal_bu
  */
 static void *repo_seal_worker(void *arg)
 {
+	(void)thread_as_helper();
 	struct repo *r = arg;
 	struct seal_bufs b = { 0 };
 	pthread_mutex_lock(&r->mu);
