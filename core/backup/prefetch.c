@@ -13,20 +13,20 @@
  *   WILLNEED it, so about n reads are in flight.
  *
  * Either way, PREFETCH_DIR_THREADS more threads list the subdirectories
- * the walk will enter (prefetch_push_dir), so their blocks are cached.
- * Every thread here is a helper (thread_as_helper): waking it does not
- * preempt the walk.
+ * the walk will enter (prefetch_push_dir) and stat their entries, so their
+ * blocks and inodes are cached. Every thread here is a helper
+ * (thread_as_helper): waking it does not preempt the walk.
  */
 #include "backup/prefetch.h"
 #include "backup/backup_int.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "io/engine.h"
@@ -44,7 +44,6 @@
  * cold, a third of the whole unchanged re-backup).
  */
 #define PREFETCH_DIR_THREADS 4
-#define PREFETCH_DIR_BUF 32768
 /*
  * Directories queued at most. Each queued one keeps its parent open, so
  * the bound also bounds descriptors; when full, the oldest is dropped:
@@ -148,23 +147,37 @@ static void *prefetch_thread(void *arg)
 	return NULL;
 }
 
-/* Lists one directory, so its blocks are in the cache when the walk comes. */
-static void prefetch_list(const struct prefetch_job *j, void *buf)
+/*
+ * Lists one directory and stats every entry but its subdirectories (those
+ * are listed as jobs of their own), so that the walk finds the directory's
+ * blocks, its names and their inodes cached. Listing alone left the walk
+ * waiting on each name's lookup: the file read-ahead works a window of
+ * names ahead, one directory at a time, and falls behind a cold walk.
+ */
+static void prefetch_list(const struct prefetch_job *j)
 {
 	int fd = backup_openat(j->dir->fd, j->name,
 			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return; /* the walk will report it */
-	while (syscall(SYS_getdents64, fd, buf, PREFETCH_DIR_BUF) > 0)
-		;
-	close(fd);
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		if (de->d_type != DT_DIR)
+			(void)fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW);
+	}
+	closedir(d);
 }
 
 static void *prefetch_dir_thread(void *arg)
 {
 	(void)thread_as_helper();
 	struct prefetch *pf = arg;
-	void *buf = malloc(PREFETCH_DIR_BUF);
 	pthread_mutex_lock(&pf->mu);
 	for (;;) {
 		while (pf->dirs_n == 0 && !pf->stop)
@@ -174,14 +187,12 @@ static void *prefetch_dir_thread(void *arg)
 		pf->dirs_n--;
 		struct prefetch_job *j = pf->dirs[(pf->dirs_bottom + pf->dirs_n) % PREFETCH_DIR_MAX];
 		pthread_mutex_unlock(&pf->mu);
-		if (buf != NULL)
-			prefetch_list(j, buf);
+		prefetch_list(j);
 		pthread_mutex_lock(&pf->mu);
 		prefetch_dir_unref(j->dir);
 		free(j);
 	}
 	pthread_mutex_unlock(&pf->mu);
-	free(buf);
 	return NULL;
 }
 

@@ -41,8 +41,9 @@ void prefetch_dir_put(struct prefetch_dir *d);
 void prefetch_push(struct prefetch_dir *d, const char *name, const struct node *old);
 
 /*
- * Queues the subdirectory `name` of d to be listed ahead of the walk,
- * which brings its blocks into the cache. The queue is a stack: the walk
+ * Queues the subdirectory `name` of d to be listed ahead of the walk and
+ * its entries other than subdirectories stat'd, which brings its blocks
+ * and their inodes into the cache. The queue is a stack: the walk
  * goes depth first, so the directories pushed last are needed first
  * (push a directory's subdirectories in reverse order). Never blocks;
  * dropped when the queue is full.

@@ -4,7 +4,8 @@
  * them, leave no descriptor behind once the read-ahead is freed, the
  * caller's own descriptor stays open, and many directories queued faster
  * than they can be listed hold a bounded number of descriptors (the
- * oldest queued ones are dropped).
+ * oldest queued ones are dropped), and odd entries of a listed directory
+ * (FIFOs, symlinks) are stat'd without blocking.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -137,6 +138,40 @@ static void test_bounded_descriptors(void **state)
 	assert_int_equal(testutil_open_fds(), before);
 }
 
+/*
+ * A listed directory's entries are stat'd without following them: a FIFO,
+ * a dangling symlink, a symlink to a FIFO and a name removed while queued
+ * are passed over without blocking, and nothing stays open.
+ */
+static void test_odd_entries(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(mkdirat(f->dfd, "odd", 0755), 0);
+	int odd = openat(f->dfd, "odd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(odd >= 0);
+	assert_int_equal(mkfifoat(odd, "fifo", 0644), 0);
+	assert_int_equal(symlinkat("nowhere", odd, "dangling"), 0);
+	assert_int_equal(symlinkat("fifo", odd, "to-fifo"), 0);
+	assert_int_equal(mkdirat(odd, "sub", 0755), 0);
+	int fd = openat(odd, "gone", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+
+	int before = testutil_open_fds();
+	struct prefetch *pf = prefetch_new(2);
+	assert_non_null(pf);
+	struct prefetch_dir *d = prefetch_dir_new(pf, f->dfd);
+	assert_non_null(d);
+	prefetch_push_dir(d, "odd");
+	assert_int_equal(unlinkat(odd, "gone", 0), 0);
+	prefetch_push_dir(d, "odd");
+	prefetch_dir_put(d);
+	prefetch_free(pf);
+	assert_int_equal(testutil_open_fds(), before);
+	close(odd);
+}
+
 int main(void)
 {
 	/* The engine's probe keeps a descriptor for the process: open it first. */
@@ -145,6 +180,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_no_descriptor_left, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_descriptors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_odd_entries, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
